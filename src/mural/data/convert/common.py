@@ -1,0 +1,229 @@
+"""Shared parts of the converters (see :mod:`mural.data.convert`).
+
+Each converter returns a :class:`ConversionResult` (a ``dict`` split -> :class:`CocoDataset`)
+and, given ``out_dir``, writes one ``<split>.json`` per split (``all.json`` when the source
+defines no split). Every ``file_name`` is relative to the source folder ``src``: pass
+``--images SRC`` (``image_root=src``) when using the JSON files.
+
+Shared rules (docs/datasets.md): image sizes are read from the image files (header only);
+boxes are clipped to the image; boxes of zero or negative size (before or after clipping)
+are dropped and counted in :attr:`ConversionResult.warnings`; image ids are ``1..N`` over the
+whole source in sorted ``file_name`` order (an image has the same id in every split), and
+annotation ids ``1..M`` in that image order.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ...errors import DataError
+from ..coco import Annotation, Category, CocoDataset, ImageInfo
+
+__all__ = ["IMAGE_EXTENSIONS", "ConversionResult", "ConversionWarning", "image_size"]
+
+#: Canonical split order in outputs and summaries.
+SPLIT_ORDER = ("train", "val", "test", "trainval", "all")
+#: A clip that moves a box edge by more than this (pixels) is reported.
+CLIP_REPORT_PX = 0.01
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class ConversionWarning(UserWarning):
+    """Boxes were dropped or clipped, or files were left out, while converting."""
+
+
+class ConversionResult(dict[str, CocoDataset]):
+    """Split name -> dataset, plus what the conversion noticed.
+
+    ``warnings``: one line per dropped/clipped box or left-out file; ``dropped``: number of
+    dropped boxes; ``paths``: split -> written JSON (empty when no ``out_dir``); ``src``:
+    the image root to use with the JSON files.
+    """
+
+    def __init__(self, src: Path) -> None:
+        super().__init__()
+        self.src = src
+        self.warnings: list[str] = []
+        self.dropped = 0
+        self.clipped = 0
+        self.paths: dict[str, Path] = {}
+        self.notes: list[str] = []
+
+    def summary(self, max_warnings: int = 20) -> str:
+        """Lines: images and boxes per split (per class), the JSON written, the first
+        ``max_warnings`` warnings, and the image root to use."""
+        lines = []
+        for split, ds in self.items():
+            per_class = Counter(
+                ds.class_names[ds.label_of(a.category_id)]
+                for a in ds.annotations
+                if not a.iscrowd
+            )
+            n_crowd = sum(a.iscrowd for a in ds.annotations)
+            classes = ", ".join(f"{name} {per_class[name]}" for name in ds.class_names)
+            crowd = f", {n_crowd} crowd" if n_crowd else ""
+            dest = f" -> {self.paths[split]}" if split in self.paths else ""
+            lines.append(
+                f"{split}: {len(ds.images)} images, {sum(per_class.values())} boxes "
+                f"({classes}){crowd}{dest}"
+            )
+        lines.extend(self.notes)
+        lines.append(f"dropped boxes: {self.dropped}, clipped boxes: {self.clipped}")
+        lines.extend(f"  warning: {w}" for w in self.warnings[:max_warnings])
+        if len(self.warnings) > max_warnings:
+            lines.append(f"  ... and {len(self.warnings) - max_warnings} more warnings")
+        lines.append(f"image root (pass as --images): {self.src}")
+        return "\n".join(lines)
+
+
+@dataclass
+class _Box:
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    label: int  # index into the class list
+    iscrowd: int = 0
+
+
+@dataclass
+class _Image:
+    file_name: str  # relative to src, POSIX separators
+    width: int
+    height: int
+    boxes: list[_Box] = field(default_factory=list)
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the image header; :class:`DataError` when unreadable."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return int(im.size[0]), int(im.size[1])
+    except FileNotFoundError:
+        raise DataError(f"{path}: image file not found") from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise DataError(f"{path}: unreadable image ({exc})") from None
+
+
+class _Collector:
+    """Problems (fatal, reported together) and box bookkeeping shared by the converters."""
+
+    def __init__(self, result: ConversionResult) -> None:
+        self.result = result
+        self.problems: list[str] = []
+
+    def box(
+        self,
+        img: _Image,
+        coords: tuple[float, float, float, float],
+        label: int,
+        where: str,
+        iscrowd: int = 0,
+    ) -> None:
+        """Clip ``(x0, y0, x1, y1)`` to the image and add it, or drop it when degenerate."""
+        x0, y0, x1, y1 = coords
+        if not (x1 > x0 and y1 > y0):
+            self.drop(where, coords, "zero or negative size")
+            return
+        cx0, cx1 = min(max(x0, 0.0), img.width), min(max(x1, 0.0), img.width)
+        cy0, cy1 = min(max(y0, 0.0), img.height), min(max(y1, 0.0), img.height)
+        if not (cx1 > cx0 and cy1 > cy0):
+            self.drop(where, coords, f"outside the {img.width}x{img.height} image")
+            return
+        moved = max(abs(cx0 - x0), abs(cx1 - x1), abs(cy0 - y0), abs(cy1 - y1))
+        if moved > CLIP_REPORT_PX:
+            self.result.clipped += 1
+            self.result.warnings.append(
+                f"{where}: box {_fmt(coords)} clipped to the {img.width}x{img.height} image"
+            )
+        img.boxes.append(_Box(cx0, cy0, cx1, cy1, label, iscrowd))
+
+    def drop(self, where: str, coords: tuple[float, float, float, float], why: str) -> None:
+        self.result.dropped += 1
+        self.result.warnings.append(f"{where}: dropped box {_fmt(coords)} ({why})")
+
+    def fail_if_problems(self, src: Path, fmt: str) -> None:
+        if self.problems:
+            n = len(self.problems)
+            lines = self.problems[:20]
+            if n > 20:
+                lines.append(f"... and {n - 20} more")
+            raise DataError(
+                f"{src}: {n} problem(s) converting {fmt} dataset\n" + "\n".join(lines)
+            )
+
+
+def _fmt(coords: tuple[float, float, float, float]) -> str:
+    return "(" + ", ".join(f"{v:g}" for v in coords) + ")"
+
+
+def _finish(
+    result: ConversionResult,
+    splits: dict[str, list[_Image]],
+    class_names: Sequence[str],
+    out_dir: str | os.PathLike[str] | None,
+    *,
+    category_ids: Sequence[int] | None = None,
+    supercategories: Sequence[str] | None = None,
+    fmt: str,
+) -> ConversionResult:
+    """Number images/annotations, build one dataset per split, optionally save them."""
+    cat_ids = list(category_ids) if category_ids is not None else list(range(1, len(class_names) + 1))
+    sups = list(supercategories) if supercategories is not None else [""] * len(class_names)
+    categories = [Category(c, n, s) for c, n, s in zip(cat_ids, class_names, sups, strict=True)]
+
+    by_name: dict[str, _Image] = {}
+    for images in splits.values():
+        for im in images:
+            by_name.setdefault(im.file_name, im)
+    image_id: dict[str, int] = {}
+    ann_ids: dict[str, list[int]] = {}
+    next_ann = 1
+    for i, name in enumerate(sorted(by_name), start=1):
+        image_id[name] = i
+        n = len(by_name[name].boxes)
+        ann_ids[name] = list(range(next_ann, next_ann + n))
+        next_ann += n
+
+    ordered = sorted(splits, key=lambda s: (SPLIT_ORDER.index(s) if s in SPLIT_ORDER else 99, s))
+    for split in ordered:
+        infos: list[ImageInfo] = []
+        anns: list[Annotation] = []
+        for im in sorted(splits[split], key=lambda im: im.file_name):
+            iid = image_id[im.file_name]
+            infos.append(ImageInfo(iid, im.file_name, im.height, im.width))
+            for aid, b in zip(ann_ids[im.file_name], by_name[im.file_name].boxes, strict=True):
+                w, h = b.x1 - b.x0, b.y1 - b.y0
+                anns.append(
+                    Annotation(aid, iid, cat_ids[b.label], (b.x0, b.y0, w, h), w * h, b.iscrowd)
+                )
+        ds = CocoDataset(infos, anns, categories, image_root=result.src)
+        # structural self-check (ids, boxes inside images): a failure here is a bug
+        CocoDataset.from_dict(ds.to_dict(), image_root=result.src)
+        result[split] = ds
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for split, ds in result.items():
+            path = out / f"{split}.json"
+            ds.save(path)
+            ds.path = path
+            result.paths[split] = path
+    if result.warnings:
+        warnings.warn(
+            f"converting {fmt} dataset {result.src}: {result.dropped} box(es) dropped, "
+            f"{result.clipped} clipped, {len(result.warnings)} warning(s) in total "
+            "(see ConversionResult.warnings)",
+            ConversionWarning,
+            stacklevel=3,
+        )
+    return result
+
+

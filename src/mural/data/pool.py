@@ -1,0 +1,752 @@
+"""The labelled pool ``D_L`` and the simulated oracle (paper §4.5; SPEC §5–§7).
+
+What is known is kept per ground-truth object ``(image_id, ann_id)``, from three sources:
+
+- **full images**: every object of the image is labelled (coarse-grained baselines, the
+  initial set);
+- **regions**: a window of the original image's size on one scale; the oracle labels the
+  objects more than ``visible_threshold`` inside it (clipped to the window) and marks the
+  partly visible ones as ignore areas (SPEC §5);
+- **partial** images: single objects labelled one at a time (fine-grained baselines).
+
+Everything else about the labelled state (which objects are labelled, per-class counts,
+``D_U``) is derived from those three records, so it does not depend on the order in
+which they were added. The pool is saved as ``pool.json`` (human-readable, versioned) and
+``labeled.json`` (a standard COCO file of every label event) in one folder; see
+``docs/pool.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..core import acquire_region, scale_factor, scaled_size
+from ..errors import DataError
+from ..io import atomic_write_json, read_json
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .coco import CocoDataset
+
+__all__ = [
+    "LABELED_FILE",
+    "POOL_FILE",
+    "POOL_FORMAT",
+    "POOL_VERSION",
+    "LabeledPool",
+    "ObjectKey",
+    "RegionLabel",
+    "SimulatedOracle",
+    "pool_dataset_ref",
+]
+
+ObjectKey = tuple[int, int]  # (image_id, ann_id) of a ground-truth object
+
+POOL_FILE = "pool.json"
+LABELED_FILE = "labeled.json"
+POOL_FORMAT = "mural-pool"
+POOL_VERSION = 1
+
+
+@dataclass
+class RegionLabel:
+    """One labelled region (SPEC §5).
+
+    Attributes:
+        image_id: the image.
+        scale: ``(min_size, max_size)`` of the scale the window lies on.
+        scale_index: index of that scale in the run's configured scales.
+        window: ``(x0, y0, x1, y1)`` integer window in scaled pixels, of the original
+            image's size ``(W, H)``.
+        cycle: the active-learning cycle that labelled it.
+        ann_ids: GT annotation id per labelled box (``None`` for a box a human drew that
+            matches no ground truth).
+        boxes: labelled boxes clipped to the window, in window pixels (``(L, 4)`` xyxy).
+        category_ids: COCO category id per labelled box.
+        ignore: ignore areas (objects with ``0 < visible <= threshold``), clipped to the
+            window, in window pixels (``(K, 4)`` xyxy).
+        new_ann_ids: the GT ann ids this region labelled for the first time when it was
+            added (what it cost against the budget); a subset of ``ann_ids``.
+    """
+
+    image_id: int
+    scale: tuple[int, int]
+    scale_index: int
+    window: tuple[int, int, int, int]
+    cycle: int
+    ann_ids: list[int | None] = field(default_factory=list)
+    boxes: list[list[float]] = field(default_factory=list)
+    category_ids: list[int] = field(default_factory=list)
+    ignore: list[list[float]] = field(default_factory=list)
+    new_ann_ids: list[int] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "image_id": self.image_id,
+            "scale": list(self.scale),
+            "scale_index": self.scale_index,
+            "window": list(self.window),
+            "cycle": self.cycle,
+            "ann_ids": list(self.ann_ids),
+            "boxes": [list(b) for b in self.boxes],
+            "category_ids": list(self.category_ids),
+            "ignore": [list(b) for b in self.ignore],
+            "new_ann_ids": list(self.new_ann_ids),
+        }
+
+
+class SimulatedOracle:
+    """Reveals an image's ground truth (the simulation's annotator).
+
+    ``reveal(image_id) -> (boxes, labels, ann_ids)``: ``(N, 4)`` float64 xyxy original
+    pixels (clipped to the image), ``(N,)`` int64 labels ``0..C-1``, ``(N,)`` int64 ann ids,
+    in the dataset's annotation order. Results are cached per image.
+    """
+
+    def __init__(self, dataset: CocoDataset) -> None:
+        self.dataset = dataset
+        self._cache: dict[int, tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]]]
+        self._cache = {}
+
+    def reveal(
+        self, image_id: int
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]]:
+        hit = self._cache.get(image_id)
+        if hit is not None:
+            return hit
+        info = self.dataset.image(image_id)
+        boxes = np.asarray(self.dataset.boxes_xyxy(image_id), dtype=np.float64).reshape(-1, 4)
+        boxes = boxes.copy()
+        boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0.0, float(info.width))
+        boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0.0, float(info.height))
+        labels = np.asarray(self.dataset.labels(image_id), dtype=np.int64).reshape(-1)
+        ann_ids = np.asarray(self.dataset.ann_ids(image_id), dtype=np.int64).reshape(-1)
+        out = (boxes, labels, ann_ids)
+        self._cache[image_id] = out
+        return out
+
+
+def _acquire(
+    boxes: NDArray[np.float64], window: Sequence[int], threshold: float
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
+    """:func:`mural.core.acquire_region`, tolerating zero-area GT boxes.
+
+    A zero-width or zero-height box has no visible fraction; it is labelled when it lies
+    fully in the window and is never an ignore area.
+    """
+    n = boxes.shape[0]
+    ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    idx_ok = np.flatnonzero(ok)
+    lab, clipped, ign = acquire_region(boxes[idx_ok], window, threshold)
+    lab = idx_ok[lab]
+    ign = idx_ok[ign]
+    if idx_ok.shape[0] == n:
+        return lab, clipped, ign
+    x0, y0, x1, y1 = (float(v) for v in window)
+    deg = np.flatnonzero(~ok)
+    b = boxes[deg]
+    inside = (b[:, 0] >= x0) & (b[:, 2] <= x1) & (b[:, 1] >= y0) & (b[:, 3] <= y1)
+    deg = deg[inside]
+    extra = boxes[deg] - np.array([x0, y0, x0, y0])
+    all_lab = np.concatenate([lab, deg]).astype(np.int64)
+    all_clip = np.concatenate([clipped, extra.reshape(-1, 4)])
+    order = np.argsort(all_lab, kind="stable")
+    return all_lab[order], all_clip[order], ign
+
+
+def _as_int(v: Any, what: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        if isinstance(v, (float, np.floating)) and float(v).is_integer():
+            return int(v)
+        raise DataError(f"{what} must be an integer, got {v!r}")
+    return int(v)
+
+
+def _scale_tuple(scale: Any) -> tuple[int, int]:
+    try:
+        vals = [float(s) for s in scale]
+    except (TypeError, ValueError):
+        raise DataError(f"scale must be (min_size, max_size), got {scale!r}") from None
+    if len(vals) != 2 or not all(math.isfinite(v) and v > 0 for v in vals):
+        raise DataError(f"scale must be two positive numbers (min_size, max_size), got {scale!r}")
+    return tuple(int(v) if v.is_integer() else v for v in vals)  # type: ignore[return-value]
+
+
+def _box_list(boxes: Any, what: str) -> NDArray[np.float64]:
+    try:
+        arr = np.asarray(boxes if len(boxes) else np.zeros((0, 4)), dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError(f"{what} must be an (N, 4) list of numbers") from None
+    if arr.ndim != 2 or arr.shape[1] != 4 or not np.isfinite(arr).all():
+        raise DataError(f"{what} must be an (N, 4) list of finite numbers, got shape {arr.shape}")
+    return arr
+
+
+class LabeledPool:
+    """The labelled pool ``D_L`` of a dataset, per ground-truth object.
+
+    Args:
+        dataset: the training pool (a :class:`mural.data.coco.CocoDataset`).
+        visible_threshold: a GT box is labelled by a region when strictly more than this
+            fraction of its area lies in the window (SPEC §5).
+        oracle: what reveals ground truth; :class:`SimulatedOracle` over ``dataset`` by
+            default.
+    """
+
+    def __init__(
+        self,
+        dataset: CocoDataset,
+        visible_threshold: float = 0.7,
+        *,
+        oracle: SimulatedOracle | None = None,
+    ) -> None:
+        thr = float(visible_threshold)
+        if not (0.0 <= thr <= 1.0):
+            raise DataError(f"visible_threshold must lie in [0, 1], got {visible_threshold!r}")
+        self.dataset = dataset
+        self.visible_threshold = thr
+        self.oracle = oracle if oracle is not None else SimulatedOracle(dataset)
+        self.full_images: dict[int, int] = {}
+        self.regions: list[RegionLabel] = []
+        self.partial: dict[int, dict[int, int]] = {}
+        self._image_ids: set[int] = set(dataset.image_ids())
+        self._category_ids: set[int] = {c.id for c in dataset.categories}
+        # Derived state (a function of full_images, regions and partial).
+        self._labelled: dict[int, set[int]] = {}
+        self._extra_counts = np.zeros(dataset.num_classes, dtype=np.int64)
+
+    # ----------------------------------------------------------------- helpers
+    def _check_image(self, image_id: Any) -> int:
+        iid = _as_int(image_id, "image_id")
+        if iid not in self._image_ids:
+            raise DataError(f"image {iid} is not in the dataset {self.dataset.path or ''}".strip())
+        return iid
+
+    def _gt_ids(self, image_id: int) -> NDArray[np.int64]:
+        return self.oracle.reveal(image_id)[2]
+
+    def region_factor(self, image_id: int, scale: Sequence[float]) -> float:
+        """Resize factor ``f`` of the image at ``scale`` (scaled = original * f)."""
+        info = self.dataset.image(image_id)
+        return scale_factor((info.height, info.width), scale)
+
+    def _check_window(self, image_id: int, scale: Sequence[float], window: Any) -> tuple[int, ...]:
+        try:
+            w = tuple(_as_int(v, "window coordinate") for v in window)
+        except TypeError:
+            raise DataError(f"window must be (x0, y0, x1, y1) integers, got {window!r}") from None
+        if len(w) != 4:
+            raise DataError(f"window must be (x0, y0, x1, y1) integers, got {window!r}")
+        info = self.dataset.image(image_id)
+        hs, ws = scaled_size((info.height, info.width), scale)
+        x0, y0, x1, y1 = w
+        if x1 - x0 != info.width or y1 - y0 != info.height:
+            raise DataError(
+                f"image {image_id}: window {list(w)} must have the original image's size "
+                f"(W, H) = ({info.width}, {info.height})"
+            )
+        if not (0 <= x0 <= max(0, ws - info.width) and 0 <= y0 <= max(0, hs - info.height)):
+            raise DataError(
+                f"image {image_id}: window {list(w)} lies outside the valid positions on the "
+                f"scaled image {hs}x{ws} (left in 0..{max(0, ws - info.width)}, "
+                f"top in 0..{max(0, hs - info.height)})"
+            )
+        return w
+
+    def _mark(self, image_id: int, ann_ids: Iterable[int]) -> list[int]:
+        """Mark objects labelled; return those that were new, in the given order."""
+        have = self._labelled.setdefault(image_id, set())
+        new = []
+        for a in ann_ids:
+            if a not in have:
+                have.add(a)
+                new.append(a)
+        return new
+
+    def _rebuild(self) -> None:
+        self._labelled = {}
+        self._extra_counts = np.zeros(self.dataset.num_classes, dtype=np.int64)
+        for iid in self.full_images:
+            self._mark(iid, self._gt_ids(iid).tolist())
+        for r in self.regions:
+            self._mark(r.image_id, [a for a in r.ann_ids if a is not None])
+            for a, c in zip(r.ann_ids, r.category_ids, strict=True):
+                if a is None:
+                    self._extra_counts[self.dataset.label_of(c)] += 1
+        for iid, objs in self.partial.items():
+            self._mark(iid, objs)
+
+    # ---------------------------------------------------------------- labelling
+    def add_full_images(self, image_ids: Iterable[int], cycle: int) -> int:
+        """Label whole images (all their objects); returns the newly labelled objects.
+
+        An image already labelled as a whole keeps its first cycle.
+        """
+        ids = [self._check_image(i) for i in image_ids]
+        cyc = _as_int(cycle, "cycle")
+        new = 0
+        for iid in ids:
+            if iid in self.full_images:
+                continue
+            self.full_images[iid] = cyc
+            new += len(self._mark(iid, self._gt_ids(iid).tolist()))
+        return new
+
+    def region_objects(
+        self, image_id: int, scale: Sequence[float], window: Sequence[int]
+    ) -> list[ObjectKey]:
+        """The GT objects a region would label (labelled or not yet); no state change."""
+        iid = self._check_image(image_id)
+        boxes, _, ann_ids = self.oracle.reveal(iid)
+        f = self.region_factor(iid, scale)
+        lab, _, _ = _acquire(boxes * f, window, self.visible_threshold)
+        return [(iid, int(ann_ids[k])) for k in lab]
+
+    def add_region(
+        self,
+        image_id: int,
+        scale: Sequence[float],
+        scale_index: int,
+        window: Sequence[int],
+        cycle: int,
+    ) -> RegionLabel:
+        """Annotate a region with the simulated oracle (SPEC §5) and record it.
+
+        The image's GT boxes are mapped to scaled pixels (``boxes * f``); those more than
+        ``visible_threshold`` inside the window are labelled (clipped, window pixels),
+        those partly inside are ignore areas (clipped, window pixels). The returned
+        region's ``new_ann_ids`` are the objects labelled for the first time.
+        """
+        iid = self._check_image(image_id)
+        sc = _scale_tuple(scale)
+        win = self._check_window(iid, sc, window)
+        boxes, labels, ann_ids = self.oracle.reveal(iid)
+        f = self.region_factor(iid, sc)
+        scaled = boxes * f
+        lab, clipped, ign = _acquire(scaled, win, self.visible_threshold)
+        x0, y0, x1, y1 = win
+        ig = scaled[ign].copy()
+        ig[:, 0::2] = np.clip(ig[:, 0::2], x0, x1) - x0
+        ig[:, 1::2] = np.clip(ig[:, 1::2], y0, y1) - y0
+        cats = [int(self.dataset.category_of(int(labels[k]))) for k in lab]
+        return self.add_region_labels(
+            iid,
+            sc,
+            scale_index,
+            win,
+            cycle,
+            clipped,
+            cats,
+            ann_ids=[int(ann_ids[k]) for k in lab],
+            ignore=ig,
+        )
+
+    def add_region_labels(
+        self,
+        image_id: int,
+        scale: Sequence[float],
+        scale_index: int,
+        window: Sequence[int],
+        cycle: int,
+        boxes_window_px: Any,
+        category_ids: Sequence[int],
+        ann_ids: Sequence[int | None] | None = None,
+        ignore: Any = (),
+    ) -> RegionLabel:
+        """Record a region's labels given directly (a human annotation import, or the oracle).
+
+        Args:
+            boxes_window_px: ``(L, 4)`` labelled boxes in window pixels, inside
+                ``[0, W] x [0, H]``.
+            category_ids: ``(L,)`` COCO category ids.
+            ann_ids: GT ann id per box, ``None`` where a box has no GT id (all ``None`` when
+                omitted); ids must belong to the image.
+            ignore: ``(K, 4)`` ignore areas in window pixels.
+        """
+        iid = self._check_image(image_id)
+        sc = _scale_tuple(scale)
+        win = self._check_window(iid, sc, window)
+        si = _as_int(scale_index, "scale_index")
+        cyc = _as_int(cycle, "cycle")
+        info = self.dataset.image(iid)
+        bx = _box_list(boxes_window_px, f"image {iid}: region boxes")
+        ig = _box_list(ignore, f"image {iid}: region ignore areas")
+        for name, arr in (("box", bx), ("ignore area", ig)):
+            bad = (
+                (arr[:, 0] < 0)
+                | (arr[:, 1] < 0)
+                | (arr[:, 2] > info.width)
+                | (arr[:, 3] > info.height)
+                | (arr[:, 2] < arr[:, 0])
+                | (arr[:, 3] < arr[:, 1])
+            )
+            if bad.any():
+                k = int(np.flatnonzero(bad)[0])
+                raise DataError(
+                    f"image {iid}: region {name} {arr[k].tolist()} is inverted or outside the "
+                    f"window [0, {info.width}] x [0, {info.height}] (window pixels)"
+                )
+        cats = [_as_int(c, "category_id") for c in category_ids]
+        if len(cats) != bx.shape[0]:
+            raise DataError(f"image {iid}: {bx.shape[0]} region boxes but {len(cats)} category ids")
+        for c in cats:
+            if c not in self._category_ids:
+                raise DataError(f"image {iid}: category id {c} is not in the dataset")
+        aids: list[int | None] = [None] * len(cats) if ann_ids is None else list(ann_ids)
+        if len(aids) != len(cats):
+            raise DataError(f"image {iid}: {len(cats)} region boxes but {len(aids)} ann ids")
+        gt = set(self._gt_ids(iid).tolist())
+        aids = [None if a is None else _as_int(a, "ann_id") for a in aids]
+        for a in aids:
+            if a is not None and a not in gt:
+                raise DataError(f"image {iid}: annotation {a} does not belong to this image")
+        region = RegionLabel(
+            image_id=iid,
+            scale=sc,
+            scale_index=si,
+            window=(win[0], win[1], win[2], win[3]),
+            cycle=cyc,
+            ann_ids=aids,
+            boxes=[[float(v) for v in b] for b in bx],
+            category_ids=cats,
+            ignore=[[float(v) for v in b] for b in ig],
+        )
+        region.new_ann_ids = self._mark(iid, [a for a in aids if a is not None])
+        for a, c in zip(aids, cats, strict=True):
+            if a is None:
+                self._extra_counts[self.dataset.label_of(c)] += 1
+        self.regions.append(region)
+        return region
+
+    def add_objects(self, image_id: int, ann_ids: Iterable[int], cycle: int) -> int:
+        """Fine-grained labels: single GT objects of one image; returns the newly labelled.
+
+        Raises :class:`DataError` when an ann id does not belong to the image. Objects
+        already labelled (by any route) are not recorded again.
+        """
+        iid = self._check_image(image_id)
+        cyc = _as_int(cycle, "cycle")
+        gt = set(self._gt_ids(iid).tolist())
+        ids = [_as_int(a, "ann_id") for a in ann_ids]
+        for a in ids:
+            if a not in gt:
+                raise DataError(f"image {iid}: annotation {a} does not belong to this image")
+        new = self._mark(iid, ids)
+        if new:
+            entry = self.partial.setdefault(iid, {})
+            for a in new:
+                entry[a] = cyc
+        return len(new)
+
+    # ------------------------------------------------------------------ queries
+    def is_labelled(self, image_id: int, ann_id: int) -> bool:
+        return int(ann_id) in self._labelled.get(int(image_id), ())
+
+    def labelled_keys(self) -> set[ObjectKey]:
+        return {(i, a) for i, s in self._labelled.items() for a in s}
+
+    def labelled_ann_ids(self, image_id: int) -> NDArray[np.int64]:
+        """``(L,)`` labelled GT ann ids of the image, in the dataset's annotation order."""
+        ids = self._gt_ids(int(image_id))
+        have = self._labelled.get(int(image_id), set())
+        return ids[np.fromiter((a in have for a in ids.tolist()), dtype=bool, count=ids.shape[0])]
+
+    def labelled_boxes(self, image_id: int) -> NDArray[np.float64]:
+        """``(L, 4)`` original-pixel boxes of the image's labelled objects (SPEC §6).
+
+        Labelled GT objects (their full GT box, in annotation order), then region boxes
+        that have no GT id, mapped back to original pixels.
+        """
+        iid = int(image_id)
+        boxes, _, ids = self.oracle.reveal(iid)
+        have = self._labelled.get(iid, set())
+        mask = np.fromiter((a in have for a in ids.tolist()), dtype=bool, count=ids.shape[0])
+        out = [boxes[mask]]
+        for r in self.regions:
+            if r.image_id != iid or all(a is not None for a in r.ann_ids):
+                continue
+            f = self.region_factor(iid, r.scale)
+            off = np.array([r.window[0], r.window[1], r.window[0], r.window[1]], dtype=np.float64)
+            for a, b in zip(r.ann_ids, r.boxes, strict=True):
+                if a is None:
+                    out.append(((np.asarray(b, dtype=np.float64) + off) / f).reshape(1, 4))
+        return np.concatenate(out, axis=0).reshape(-1, 4)
+
+    def class_counts(self) -> NDArray[np.int64]:
+        """``(C,)`` labelled objects per class (Eq. 4): GT objects once each, plus region
+        boxes without a GT id by their category."""
+        counts = self._extra_counts.copy()
+        for iid, have in self._labelled.items():
+            if not have:
+                continue
+            _, labels, ids = self.oracle.reveal(iid)
+            mask = np.fromiter((a in have for a in ids.tolist()), dtype=bool, count=ids.shape[0])
+            counts += np.bincount(labels[mask], minlength=counts.shape[0]).astype(np.int64)
+        return counts
+
+    def num_labelled(self) -> int:
+        """Labelled objects: ``class_counts().sum()``."""
+        return int(sum(len(s) for s in self._labelled.values()) + self._extra_counts.sum())
+
+    def unlabelled_images(self) -> list[int]:
+        """``D_U`` in dataset order: images with a GT object not yet labelled, and images
+        with no GT objects that were not taken as a full image (taking one costs 0)."""
+        out = []
+        for iid in self.dataset.image_ids():
+            n = self._gt_ids(iid).shape[0]
+            if n == 0:
+                if iid not in self.full_images:
+                    out.append(iid)
+            elif len(self._labelled.get(iid, ())) < n:
+                out.append(iid)
+        return out
+
+    def labelled_images(self) -> list[int]:
+        """Images with any labelled object or taken as a full image, in dataset order."""
+        return [
+            i
+            for i in self.dataset.image_ids()
+            if i in self.full_images or self._labelled.get(i) or i in self.partial
+        ]
+
+    # -------------------------------------------------------------- comparison
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LabeledPool):
+            return NotImplemented
+        return (
+            self.visible_threshold == other.visible_threshold
+            and self.full_images == other.full_images
+            and self.regions == other.regions
+            and self.partial == other.partial
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"LabeledPool({len(self.full_images)} full images, {len(self.regions)} regions, "
+            f"{len(self.partial)} partial images, {self.num_labelled()} labelled objects)"
+        )
+
+    # ------------------------------------------------------------ persistence
+    def to_json(self) -> dict[str, Any]:
+        ds = self.dataset
+        counts = self.class_counts()
+        return {
+            "format": POOL_FORMAT,
+            "version": POOL_VERSION,
+            "dataset": {
+                "annotations": str(Path(ds.path).resolve()) if ds.path else None,
+                "images": str(Path(ds.image_root).resolve()) if ds.image_root else None,
+                "num_images": len(ds.images),
+                "num_annotations": len(ds.annotations),
+            },
+            "visible_threshold": self.visible_threshold,
+            "summary": {
+                "labelled_objects": self.num_labelled(),
+                "class_counts": {n: int(c) for n, c in zip(ds.class_names, counts, strict=True)},
+                "unlabelled_images": len(self.unlabelled_images()),
+            },
+            "full_images": [{"image_id": i, "cycle": c} for i, c in self.full_images.items()],
+            "regions": [r.to_json() for r in self.regions],
+            "partial": [
+                {"image_id": i, "objects": [{"ann_id": a, "cycle": c} for a, c in objs.items()]}
+                for i, objs in self.partial.items()
+            ],
+        }
+
+    def to_coco(self) -> dict[str, Any]:
+        """A COCO dict of every label event (see ``docs/pool.md``); ids are renumbered.
+
+        Extra annotation fields: ``mural_source`` (``full``/``region``/``partial``),
+        ``mural_cycle``, ``mural_gt_ann_id`` (GT id or ``None``), and for regions
+        ``mural_region`` (index in ``regions``), ``mural_scale``, ``mural_scale_index``,
+        ``mural_window``.
+        """
+        ds = self.dataset
+        anns: list[dict[str, Any]] = []
+
+        def add(a: dict[str, Any]) -> None:
+            a["id"] = len(anns) + 1
+            anns.append(a)
+
+        for iid, cyc in self.full_images.items():
+            for ann in ds.annotations_of(iid):
+                add(self._coco_gt(ann, "full", cyc))
+        for k, r in enumerate(self.regions):
+            f = self.region_factor(r.image_id, r.scale)
+            x0, y0 = r.window[0], r.window[1]
+            for a, b, c in zip(r.ann_ids, r.boxes, r.category_ids, strict=True):
+                bx0, by0 = (b[0] + x0) / f, (b[1] + y0) / f
+                bw, bh = (b[2] - b[0]) / f, (b[3] - b[1]) / f
+                add(
+                    {
+                        "image_id": r.image_id,
+                        "category_id": c,
+                        "bbox": [bx0, by0, bw, bh],
+                        "area": bw * bh,
+                        "iscrowd": 0,
+                        "mural_source": "region",
+                        "mural_cycle": r.cycle,
+                        "mural_gt_ann_id": a,
+                        "mural_region": k,
+                        "mural_scale": list(r.scale),
+                        "mural_scale_index": r.scale_index,
+                        "mural_window": list(r.window),
+                    }
+                )
+        for iid, objs in self.partial.items():
+            by_id = {a.id: a for a in ds.annotations_of(iid)}
+            for aid, cyc in objs.items():
+                add(self._coco_gt(by_id[aid], "partial", cyc))
+        images = [
+            {"id": i.id, "file_name": i.file_name, "height": i.height, "width": i.width}
+            for i in (ds.image(iid) for iid in self.labelled_images())
+        ]
+        cats = [
+            {"id": c.id, "name": c.name, "supercategory": c.supercategory} for c in ds.categories
+        ]
+        return {
+            "info": {"description": "mural labelled pool (every label event)"},
+            "images": images,
+            "annotations": anns,
+            "categories": cats,
+        }
+
+    @staticmethod
+    def _coco_gt(ann: Any, source: str, cycle: int) -> dict[str, Any]:
+        return {
+            "image_id": ann.image_id,
+            "category_id": ann.category_id,
+            "bbox": [float(v) for v in ann.bbox],
+            "area": float(ann.area),
+            "iscrowd": int(ann.iscrowd),
+            "mural_source": source,
+            "mural_cycle": cycle,
+            "mural_gt_ann_id": ann.id,
+        }
+
+    def save(self, directory: str | Path) -> None:
+        """Write ``pool.json`` and ``labeled.json`` into ``directory``, each atomically.
+
+        ``labeled.json`` is written first; ``pool.json`` (the authority) last.
+        """
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(d / LABELED_FILE, self.to_coco(), indent=None)
+        atomic_write_json(d / POOL_FILE, self.to_json())
+
+    @classmethod
+    def load(cls, directory: str | Path, dataset: CocoDataset | None = None) -> LabeledPool:
+        """Read a pool saved by :meth:`save`.
+
+        ``dataset`` defaults to the dataset recorded in ``pool.json``. Raises
+        :class:`DataError` naming the file and entry when the file is malformed or refers
+        to images or annotations the dataset lacks.
+        """
+        path = Path(directory) / POOL_FILE
+        doc = read_json(path)
+        if not isinstance(doc, dict) or doc.get("format") != POOL_FORMAT:
+            raise DataError(f"{path}: not a mural pool file (field 'format' != '{POOL_FORMAT}')")
+        if doc.get("version") != POOL_VERSION:
+            raise DataError(
+                f"{path}: field 'version' is {doc.get('version')!r}; this mural reads version "
+                f"{POOL_VERSION} (fix: re-create the pool with this mural version)"
+            )
+        if dataset is None:
+            from .coco import CocoDataset
+
+            ann, images = pool_dataset_ref(directory)
+            if ann is None:
+                raise DataError(
+                    f"{path}: records no dataset path (fix: pass the dataset explicitly)"
+                )
+            dataset = CocoDataset.load(ann, images)
+        try:
+            pool = cls(dataset, float(doc.get("visible_threshold", 0.7)))
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"{path}: field 'visible_threshold': {exc}") from None
+        meta = doc.get("dataset") or {}
+        n_img = meta.get("num_images")
+        where = ""
+        try:
+            for k, e in enumerate(doc.get("full_images", [])):
+                where = f"full_images[{k}]"
+                iid = pool._check_image(e["image_id"])
+                pool.full_images[iid] = _as_int(e["cycle"], "cycle")
+            for k, e in enumerate(doc.get("regions", [])):
+                where = f"regions[{k}]"
+                pool.regions.append(pool._region_from_json(e))
+            for k, e in enumerate(doc.get("partial", [])):
+                where = f"partial[{k}]"
+                iid = pool._check_image(e["image_id"])
+                gt = set(pool._gt_ids(iid).tolist())
+                objs: dict[int, int] = {}
+                for o in e["objects"]:
+                    a = _as_int(o["ann_id"], "ann_id")
+                    if a not in gt:
+                        raise DataError(f"annotation {a} does not belong to image {iid}")
+                    objs[a] = _as_int(o["cycle"], "cycle")
+                pool.partial[iid] = objs
+        except DataError as exc:
+            hint = ""
+            if n_img is not None and n_img != len(dataset.images):
+                hint = f"; pool.json was made on a dataset of {n_img} images"
+            raise DataError(
+                f"{path}: {where}: {exc} (fix: load the pool with the dataset it was made "
+                f"from{hint})"
+            ) from None
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise DataError(f"{path}: {where}: malformed entry ({exc!r})") from None
+        pool._rebuild()
+        return pool
+
+    def _region_from_json(self, e: dict[str, Any]) -> RegionLabel:
+        iid = self._check_image(e["image_id"])
+        sc = _scale_tuple(e["scale"])
+        win = self._check_window(iid, sc, e["window"])
+        gt = set(self._gt_ids(iid).tolist())
+        aids = [None if a is None else _as_int(a, "ann_id") for a in e["ann_ids"]]
+        for a in aids:
+            if a is not None and a not in gt:
+                raise DataError(f"annotation {a} does not belong to image {iid}")
+        boxes = _box_list(e["boxes"], "boxes")
+        _box_list(e["ignore"], "ignore")
+        cats = [_as_int(c, "category_id") for c in e["category_ids"]]
+        for c in cats:
+            if c not in self._category_ids:
+                raise DataError(f"category id {c} is not in the dataset")
+        if not (len(aids) == len(cats) == boxes.shape[0]):
+            raise DataError("'ann_ids', 'boxes' and 'category_ids' differ in length")
+        new = [_as_int(a, "ann_id") for a in e.get("new_ann_ids", [])]
+        if not set(new) <= {a for a in aids if a is not None}:
+            raise DataError("'new_ann_ids' is not a subset of 'ann_ids'")
+        return RegionLabel(
+            image_id=iid,
+            scale=sc,
+            scale_index=_as_int(e["scale_index"], "scale_index"),
+            window=(win[0], win[1], win[2], win[3]),
+            cycle=_as_int(e["cycle"], "cycle"),
+            ann_ids=aids,
+            boxes=[[float(v) for v in b] for b in e["boxes"]],
+            category_ids=cats,
+            ignore=[[float(v) for v in b] for b in e["ignore"]],
+            new_ann_ids=new,
+        )
+
+
+def pool_dataset_ref(directory: str | Path) -> tuple[Path | None, Path | None]:
+    """``(annotations json, images folder)`` recorded in a pool folder's ``pool.json``."""
+    path = Path(directory) / POOL_FILE
+    doc = read_json(path)
+    meta = doc.get("dataset") if isinstance(doc, dict) else None
+    if not isinstance(meta, dict):
+        return None, None
+    ann, img = meta.get("annotations"), meta.get("images")
+    return (Path(ann) if ann else None), (Path(img) if img else None)

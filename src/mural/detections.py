@@ -1,0 +1,170 @@
+"""Detections of many images at several scales: the one format every stage shares.
+
+A :class:`ScaleDetections` holds one scale's detections of ``n`` images in flat (CSR)
+arrays; :class:`Detections` holds one per configured scale. Files are NumPy ``.npz``
+(written atomically), documented in ``docs/formats.md``:
+
+===========================  ==================  ==========================================
+key                          shape, dtype        meaning
+===========================  ==================  ==========================================
+``scales``                   (S, 2) int64        ``(min_size, max_size)`` per scale
+``num_classes``              () int64            ``C``
+``s{i}_image_ids``           (n,) int64          COCO image ids
+``s{i}_image_sizes``         (n, 2) int64        original ``(H, W)``
+``s{i}_scaled_sizes``        (n, 2) int64        scaled ``(H_s, W_s)`` (SPEC §1)
+``s{i}_offsets``             (n + 1,) int64      image ``j`` owns rows ``offsets[j]:offsets[j+1]``
+``s{i}_boxes``               (M, 4) float32      ``xyxy`` in *scaled* pixels
+``s{i}_scores``              (M,) float32        confidence of the predicted class
+``s{i}_labels``              (M,) int64          class index ``0..C-1``
+``s{i}_probs``               (M, C + 1) float16  full class probabilities, background last
+                                                 (absent when the detector gives none)
+===========================  ==================  ==========================================
+
+Boxes in original pixels are ``boxes / f`` with ``f`` the image's scale factor; use
+:meth:`ScaleDetections.boxes_original`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import DataError
+from .io import atomic_open
+
+__all__ = ["Detections", "ScaleDetections"]
+
+
+@dataclass
+class ScaleDetections:
+    """One scale's detections of ``n`` images (see the module docstring for shapes)."""
+
+    scale: tuple[int, int]
+    image_ids: NDArray[np.int64]
+    image_sizes: NDArray[np.int64]
+    scaled_sizes: NDArray[np.int64]
+    offsets: NDArray[np.int64]
+    boxes: NDArray[np.float32]
+    scores: NDArray[np.float32]
+    labels: NDArray[np.int64]
+    probs: NDArray[np.float16] | None = None
+
+    def __post_init__(self) -> None:
+        n = self.image_ids.shape[0]
+        m = self.boxes.shape[0]
+        if self.offsets.shape != (n + 1,) or (
+            n and (self.offsets[0] != 0 or self.offsets[-1] != m)
+        ):
+            raise DataError("detections: offsets must have n + 1 entries from 0 to the box count")
+        if self.boxes.shape != (m, 4) or self.scores.shape != (m,) or self.labels.shape != (m,):
+            raise DataError("detections: boxes (M, 4), scores (M,) and labels (M,) must agree")
+        if self.probs is not None and self.probs.shape[0] != m:
+            raise DataError("detections: probs must have one row per box")
+
+    @property
+    def num_images(self) -> int:
+        return int(self.image_ids.shape[0])
+
+    def rows(self, j: int) -> slice:
+        """Rows of image ``j`` (its position in this object, not its COCO id)."""
+        return slice(int(self.offsets[j]), int(self.offsets[j + 1]))
+
+    def factors(self) -> NDArray[np.float64]:
+        """Per image, the scale factor ``f`` (scaled / original), shape ``(n,)``."""
+        from .core.geometry import scale_factor
+
+        return np.array(
+            [scale_factor(tuple(s), self.scale) for s in self.image_sizes], dtype=np.float64
+        )
+
+    def boxes_original(self) -> NDArray[np.float64]:
+        """All boxes in original-image pixels, shape ``(M, 4)``."""
+        f = np.repeat(self.factors(), np.diff(self.offsets))
+        out: NDArray[np.float64] = self.boxes.astype(np.float64) / f[:, None]
+        return out
+
+    def subset(self, mask: NDArray[np.bool_]) -> ScaleDetections:
+        """Keep the boxes where ``mask`` (shape ``(M,)``) is true; images are all kept."""
+        keep = np.asarray(mask, dtype=bool)
+        counts = np.add.reduceat(keep.astype(np.int64), self.offsets[:-1]) if keep.size else None
+        per = np.diff(self.offsets)
+        if counts is None:
+            counts = np.zeros(self.num_images, np.int64)
+        counts = np.where(per > 0, counts, 0)
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        return ScaleDetections(
+            scale=self.scale,
+            image_ids=self.image_ids,
+            image_sizes=self.image_sizes,
+            scaled_sizes=self.scaled_sizes,
+            offsets=offsets,
+            boxes=self.boxes[keep],
+            scores=self.scores[keep],
+            labels=self.labels[keep],
+            probs=None if self.probs is None else self.probs[keep],
+        )
+
+
+@dataclass
+class Detections:
+    """Detections at every configured scale, ``scales[i]`` with ``per_scale[i]``."""
+
+    num_classes: int
+    per_scale: list[ScaleDetections] = field(default_factory=list)
+
+    @property
+    def scales(self) -> list[tuple[int, int]]:
+        return [d.scale for d in self.per_scale]
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write a compressed ``.npz`` atomically."""
+        arrays: dict[str, Any] = {
+            "scales": np.array(self.scales, dtype=np.int64).reshape(-1, 2),
+            "num_classes": np.int64(self.num_classes),
+        }
+        for i, d in enumerate(self.per_scale):
+            arrays[f"s{i}_image_ids"] = d.image_ids.astype(np.int64)
+            arrays[f"s{i}_image_sizes"] = d.image_sizes.astype(np.int64)
+            arrays[f"s{i}_scaled_sizes"] = d.scaled_sizes.astype(np.int64)
+            arrays[f"s{i}_offsets"] = d.offsets.astype(np.int64)
+            arrays[f"s{i}_boxes"] = d.boxes.astype(np.float32)
+            arrays[f"s{i}_scores"] = d.scores.astype(np.float32)
+            arrays[f"s{i}_labels"] = d.labels.astype(np.int64)
+            if d.probs is not None:
+                arrays[f"s{i}_probs"] = d.probs.astype(np.float16)
+        with atomic_open(path, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Detections:
+        """Read a file written by :meth:`save`; a bad file raises :class:`DataError`."""
+        p = Path(path)
+        try:
+            with np.load(p, allow_pickle=False) as z:
+                scales = z["scales"]
+                out = cls(num_classes=int(z["num_classes"]))
+                for i, sc in enumerate(scales):
+                    probs = z[f"s{i}_probs"] if f"s{i}_probs" in z.files else None
+                    out.per_scale.append(
+                        ScaleDetections(
+                            scale=(int(sc[0]), int(sc[1])),
+                            image_ids=z[f"s{i}_image_ids"],
+                            image_sizes=z[f"s{i}_image_sizes"],
+                            scaled_sizes=z[f"s{i}_scaled_sizes"],
+                            offsets=z[f"s{i}_offsets"],
+                            boxes=z[f"s{i}_boxes"],
+                            scores=z[f"s{i}_scores"],
+                            labels=z[f"s{i}_labels"],
+                            probs=probs,
+                        )
+                    )
+        except FileNotFoundError:
+            raise DataError(f"{p}: file not found") from None
+        except (KeyError, ValueError, OSError) as exc:
+            raise DataError(f"{p}: not a mural detections file ({exc})") from None
+        return out

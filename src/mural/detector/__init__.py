@@ -1,0 +1,28 @@
+"""Detectors for the active-learning cycle (needs torch and torchvision).
+
+>>> det = build_detector("faster_rcnn", num_classes=3, backbone="resnet18_fpn")  # doctest: +SKIP
+>>> det.fit(samples, epochs=20, out_dir="run/cycle0")                             # doctest: +SKIP
+>>> dets = det.predict(coco, scales=[(480, 512), (800, 1280)])                    # doctest: +SKIP
+
+See ``docs/detector.md``.
+"""
+
+from __future__ import annotations
+
+from .backbones import BackboneSpec, imagenet_cache_path, known_backbones, register_backbone
+from .base import Detector, build_detector, known_detectors, register_detector
+from .faster_rcnn import FasterRCNNDetector, NoResizeTransform, ProbRoIHeads
+
+__all__ = [
+    "BackboneSpec",
+    "Detector",
+    "FasterRCNNDetector",
+    "NoResizeTransform",
+    "ProbRoIHeads",
+    "build_detector",
+    "imagenet_cache_path",
+    "known_backbones",
+    "known_detectors",
+    "register_backbone",
+    "register_detector",
+]

@@ -1,0 +1,136 @@
+"""The detector interface and the registry of detectors by name.
+
+A detector is trained on a torch ``Dataset`` of training samples (the format of
+:class:`mural.data.samples.TrainingSamples`) and predicts :class:`mural.detections.Detections`
+for images of a :class:`mural.data.coco.CocoDataset` at several scales.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from ..errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from ..data.coco import CocoDataset
+    from ..detections import Detections
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "Detector",
+    "build_detector",
+    "known_detectors",
+    "register_detector",
+]
+
+#: ``format`` key of a saved detector file.
+CHECKPOINT_FORMAT = "mural-detector/1"
+
+_DETECTORS: dict[str, type[Detector]] = {}
+D = TypeVar("D", bound="type[Detector]")
+
+
+class Detector(ABC):
+    """An object detector the active-learning cycle trains and queries.
+
+    Subclasses are registered with :func:`register_detector` and built by name with
+    :func:`build_detector`. Labels are ``0..C-1`` in :meth:`predict`'s output and
+    ``1..C`` in training targets (torchvision's convention, ``0`` = background).
+    """
+
+    name: ClassVar[str] = ""
+    num_classes: int
+
+    @abstractmethod
+    def fit(
+        self,
+        train_dataset: Any,
+        *,
+        epochs: int = 20,
+        out_dir: str | os.PathLike[str] | None = None,
+        resume: bool = True,
+        **options: Any,
+    ) -> list[dict[str, float]]:
+        """Train on ``train_dataset``; return one record per epoch (loss, lr, time)."""
+
+    @abstractmethod
+    def predict(
+        self,
+        dataset: CocoDataset,
+        image_ids: Sequence[int] | None = None,
+        scales: Sequence[Sequence[int]] | None = None,
+        *,
+        batch_size: int = 2,
+        workers: int = 0,
+        score_threshold: float = 0.05,
+        **options: Any,
+    ) -> Detections:
+        """Detections of ``image_ids`` (default: all) at every scale of ``scales``."""
+
+    @abstractmethod
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the weights and configuration to one file (atomically)."""
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], **options: Any) -> Detector:
+        """Read a file written by :meth:`save`, whichever registered detector wrote it."""
+        import torch
+
+        p = Path(path)
+        if not p.is_file():
+            raise DataError(f"{p}: model file not found (write one with Detector.save)")
+        try:
+            state = torch.load(p, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises many types for a bad file
+            raise DataError(f"{p}: not a mural detector file ({exc})") from None
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+            raise DataError(f"{p}: not a mural detector file (format {CHECKPOINT_FORMAT} expected)")
+        name = state["name"]
+        if name not in _DETECTORS:
+            raise ConfigError(
+                f"{p}: detector {name!r} is not registered; known: {', '.join(known_detectors())}"
+            )
+        klass = _DETECTORS[name]
+        if cls is not Detector and not issubclass(klass, cls):
+            raise DataError(f"{p}: holds a {name!r} detector, not a {cls.__name__}")
+        return klass._from_state(state, **options)
+
+    @classmethod
+    @abstractmethod
+    def _from_state(cls, state: dict[str, Any], **options: Any) -> Detector:
+        """Rebuild a detector from the dictionary :meth:`save` wrote."""
+
+
+def register_detector(name: str) -> Callable[[D], D]:
+    """Class decorator: make a :class:`Detector` subclass buildable by ``name``."""
+
+    def deco(klass: D) -> D:
+        if not (isinstance(klass, type) and issubclass(klass, Detector)):
+            raise TypeError("register_detector decorates Detector subclasses")
+        klass.name = name
+        _DETECTORS[name] = klass
+        return klass
+
+    return deco
+
+
+def known_detectors() -> list[str]:
+    """Registered detector names, sorted."""
+    return sorted(_DETECTORS)
+
+
+def build_detector(name: str, num_classes: int, **cfg: Any) -> Detector:
+    """Build the detector registered as ``name`` for ``num_classes`` classes.
+
+    Raises :class:`ConfigError` for an unknown name (listing the known ones) or a bad
+    ``num_classes``.
+    """
+    if name not in _DETECTORS:
+        raise ConfigError(f"detector: unknown name {name!r}; known: {', '.join(known_detectors())}")
+    if isinstance(num_classes, bool) or int(num_classes) != num_classes or num_classes < 1:
+        raise ConfigError(f"detector: num_classes must be a positive integer, got {num_classes!r}")
+    return _DETECTORS[name](int(num_classes), **cfg)  # type: ignore[call-arg]

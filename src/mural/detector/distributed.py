@@ -1,0 +1,96 @@
+"""Several processes (GPUs or machines) through ``torchrun``: the few helpers we need.
+
+Launch with ``torchrun --nproc_per_node N ...`` (or ``python -m torch.distributed.run``):
+:func:`init_distributed` reads ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` from the environment
+and joins the process group (``nccl`` with CUDA, ``gloo`` otherwise). Without those
+variables everything runs as one process (``world_size == 1``) and the collective helpers
+are no-ops.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import torch
+import torch.distributed as dist
+
+__all__ = [
+    "DistInfo",
+    "all_gather_objects",
+    "barrier",
+    "get_info",
+    "init_distributed",
+    "is_main",
+    "shard",
+]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int
+    world_size: int
+    local_rank: int
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(backend: str | None = None) -> DistInfo:
+    """Join the process group described by the environment (once); return this rank's info."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and dist.is_available() and not dist.is_initialized():
+        if backend is None:
+            backend = "nccl" if torch.cuda.is_available() else "gloo"
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if backend == "nccl":
+            torch.cuda.set_device(local)
+        dist.init_process_group(backend=backend)
+    return get_info()
+
+
+def get_info() -> DistInfo:
+    """This process's rank, the world size and local rank (``0, 1, 0`` without a group)."""
+    if dist.is_available() and dist.is_initialized():
+        return DistInfo(
+            dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0"))
+        )
+    return DistInfo(0, 1, 0)
+
+
+def is_main() -> bool:
+    return get_info().is_main
+
+
+def barrier() -> None:
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.barrier()
+
+
+def shard(items: Sequence[T], info: DistInfo | None = None) -> list[T]:
+    """This rank's share: ``items[rank::world_size]`` (every item on exactly one rank)."""
+    info = info or get_info()
+    return list(items[info.rank :: info.world_size])
+
+
+def all_gather_objects(obj: Any) -> list[Any]:
+    """Every rank's ``obj`` in rank order (``[obj]`` with one process)."""
+    info = get_info()
+    if info.world_size == 1:
+        return [obj]
+    out: list[Any] = [None] * info.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def default_device(info: DistInfo | None = None) -> torch.device:
+    """``cuda:LOCAL_RANK`` when CUDA is there, else the CPU."""
+    info = info or get_info()
+    if torch.cuda.is_available():
+        return torch.device("cuda", info.local_rank % max(1, torch.cuda.device_count()))
+    return torch.device("cpu")

@@ -1,0 +1,390 @@
+"""torchvision's Faster R-CNN as a :class:`Detector`, with two changes that MuRAL needs.
+
+1. **No internal resize.** ``GeneralizedRCNNTransform.resize`` is replaced by the identity
+   (:class:`NoResizeTransform`), in training and inference alike. Inference resizes each
+   image itself to exactly :func:`mural.core.scaled_size` of every requested scale, so the
+   network sees that resolution and boxes come out in scaled pixels; training samples
+   arrive already at their scale (a region is the window cut from the scaled image, a full
+   image is at its original size). Normalisation and padding to a multiple of 32 are kept.
+2. **Class probabilities are kept.** :class:`ProbRoIHeads` returns, with each kept
+   detection, the softmax row of the proposal it came from (``C + 1`` values, background
+   moved last). By default each proposal gives at most one detection, its most probable
+   foreground class (``multi_label=False``), so ``label == argmax(probs[:C])`` and
+   ``score == probs[label]``; ``multi_label=True`` is torchvision's rule (one detection per
+   class above the threshold).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchvision.models.detection import FasterRCNN
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.roi_heads import RoIHeads
+from torchvision.models.detection.transform import GeneralizedRCNNTransform
+from torchvision.ops import boxes as box_ops
+
+from ..core.geometry import scaled_size
+from ..detections import Detections, ScaleDetections
+from ..errors import ConfigError
+from ..io import atomic_open
+from . import distributed as mdist
+from .backbones import anchors_for, build_backbone
+from .base import CHECKPOINT_FORMAT, Detector, register_detector
+from .images import MultiScaleImages, list_collate
+
+if TYPE_CHECKING:
+    from ..data.coco import CocoDataset
+
+__all__ = ["FasterRCNNDetector", "NoResizeTransform", "ProbRoIHeads"]
+
+
+class NoResizeTransform(GeneralizedRCNNTransform):
+    """Normalise and batch (pad to a multiple of 32) but never resize."""
+
+    def resize(
+        self, image: Tensor, target: dict[str, Tensor] | None = None
+    ) -> tuple[Tensor, dict[str, Tensor] | None]:
+        return image, target
+
+
+class ProbRoIHeads(RoIHeads):
+    """``RoIHeads`` whose eval output also holds ``probs`` ``(M, C + 1)``, background last."""
+
+    multi_label: bool = False
+
+    def postprocess_detections(  # type: ignore[override]
+        self,
+        class_logits: Tensor,
+        box_regression: Tensor,
+        proposals: list[Tensor],
+        image_shapes: list[tuple[int, int]],
+    ) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
+        device = class_logits.device
+        n_cls = class_logits.shape[-1]
+        per_image = [p.shape[0] for p in proposals]
+        pred_boxes = self.box_coder.decode(box_regression, proposals)
+        pred_scores = F.softmax(class_logits.float(), -1)
+        all_boxes, all_scores, all_labels, all_probs = [], [], [], []
+        for boxes, scores, shape in zip(
+            pred_boxes.split(per_image, 0),
+            pred_scores.split(per_image, 0),
+            image_shapes,
+            strict=True,
+        ):
+            boxes = box_ops.clip_boxes_to_image(boxes, shape)
+            n = scores.shape[0]
+            if self.multi_label:
+                labels = torch.arange(1, n_cls, device=device).view(1, -1).expand(n, -1)
+                prop = torch.arange(n, device=device).view(-1, 1).expand(n, n_cls - 1)
+                b = boxes[:, 1:].reshape(-1, 4)
+                s = scores[:, 1:].reshape(-1)
+                lab = labels.reshape(-1)
+                prop = prop.reshape(-1)
+            else:
+                s, lab = scores[:, 1:].max(dim=1)
+                lab = lab + 1
+                prop = torch.arange(n, device=device)
+                b = boxes[prop, lab]
+            keep = torch.where(s > self.score_thresh)[0]
+            b, s, lab, prop = b[keep], s[keep], lab[keep], prop[keep]
+            keep = box_ops.remove_small_boxes(b, min_size=1e-2)
+            b, s, lab, prop = b[keep], s[keep], lab[keep], prop[keep]
+            keep = box_ops.batched_nms(b, s, lab, self.nms_thresh)[: self.detections_per_img]
+            b, s, lab, prop = b[keep], s[keep], lab[keep], prop[keep]
+            p = scores[prop]
+            all_boxes.append(b)
+            all_scores.append(s)
+            all_labels.append(lab)
+            all_probs.append(torch.cat([p[:, 1:], p[:, :1]], dim=1))
+        self._probs = all_probs
+        return all_boxes, all_scores, all_labels
+
+    def forward(self, features, proposals, image_shapes, targets=None):  # type: ignore[no-untyped-def]
+        result, losses = super().forward(features, proposals, image_shapes, targets)
+        if not self.training:
+            for r, p in zip(result, self._probs, strict=True):
+                r["probs"] = p
+            self._probs = []
+        return result, losses
+
+
+def _fingerprint(**kw: Any) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in kw.items()}
+
+
+@register_detector("faster_rcnn")
+class FasterRCNNDetector(Detector):
+    """torchvision Faster R-CNN (FPN), paper defaults: ``resnet50_fpn``, ImageNet backbone.
+
+    Args:
+        num_classes: ``C`` foreground classes (the dataset's).
+        backbone: ``resnet50_fpn`` (paper), ``resnet18_fpn``, ``mobilenet_v3_fpn`` or a name
+            given to :func:`mural.detector.register_backbone`.
+        backbone_weights: ``"none"`` (seeded random init), ``"imagenet"`` (torch.hub cache) or
+            a ``.pth`` path.
+        min_size, max_size: the default scale of :meth:`predict` (training never resizes).
+        anchor_sizes, aspect_ratios: RPN anchors (default: the backbone's).
+        representation_size: width of the box head's two MLP layers (torchvision: 1024).
+        class_names: stored with the model, for reports.
+        seed: seeds the random initialisation.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        *,
+        backbone: str = "resnet50_fpn",
+        backbone_weights: str = "none",
+        trainable_layers: int | None = None,
+        min_size: int = 800,
+        max_size: int = 1333,
+        anchor_sizes: Sequence[Any] | None = None,
+        aspect_ratios: Sequence[float] | None = None,
+        representation_size: int = 1024,
+        detections_per_img: int = 100,
+        nms_thresh: float = 0.5,
+        multi_label: bool = False,
+        image_mean: Sequence[float] = (0.485, 0.456, 0.406),
+        image_std: Sequence[float] = (0.229, 0.224, 0.225),
+        class_names: Sequence[str] | None = None,
+        seed: int = 0,
+        device: str | torch.device | None = None,
+        download: bool = False,
+    ) -> None:
+        self.num_classes = int(num_classes)
+        if class_names is not None and len(class_names) != self.num_classes:
+            raise ConfigError(
+                f"detector: {len(class_names)} class names for {self.num_classes} classes"
+            )
+        self.class_names = list(class_names) if class_names is not None else None
+        self.config: dict[str, Any] = _fingerprint(
+            backbone=backbone,
+            trainable_layers=trainable_layers,
+            min_size=int(min_size),
+            max_size=int(max_size),
+            anchor_sizes=None
+            if anchor_sizes is None
+            else [list(a) if isinstance(a, (list, tuple)) else int(a) for a in anchor_sizes],
+            aspect_ratios=None if aspect_ratios is None else [float(r) for r in aspect_ratios],
+            representation_size=int(representation_size),
+            detections_per_img=int(detections_per_img),
+            nms_thresh=float(nms_thresh),
+            multi_label=bool(multi_label),
+            image_mean=[float(v) for v in image_mean],
+            image_std=[float(v) for v in image_std],
+            seed=int(seed),
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            self.model = self._build(backbone_weights, download)
+        self.device = torch.device(device) if device is not None else mdist.default_device()
+        self.model.to(self.device)
+
+    # ------------------------------------------------------------------ model
+    def _build(self, weights: str, download: bool) -> FasterRCNN:
+        from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+
+        c = self.config
+        body, spec = build_backbone(
+            c["backbone"], weights, c["trainable_layers"], download=download
+        )
+        sizes, ratios = anchors_for(spec, c["anchor_sizes"], c["aspect_ratios"])
+        rep = c["representation_size"]
+        res = 7  # RoIAlign output
+        model = FasterRCNN(
+            body,
+            num_classes=None,
+            min_size=c["min_size"],
+            max_size=c["max_size"],
+            image_mean=c["image_mean"],
+            image_std=c["image_std"],
+            rpn_anchor_generator=AnchorGenerator(sizes, ratios),
+            box_head=TwoMLPHead(body.out_channels * res * res, rep),
+            box_predictor=FastRCNNPredictor(rep, self.num_classes + 1),
+            box_detections_per_img=c["detections_per_img"],
+            box_nms_thresh=c["nms_thresh"],
+        )
+        model.transform = NoResizeTransform(
+            c["min_size"], c["max_size"], c["image_mean"], c["image_std"]
+        )
+        model.roi_heads.__class__ = ProbRoIHeads
+        model.roi_heads.multi_label = c["multi_label"]  # type: ignore[assignment]
+        return model
+
+    def to(self, device: str | torch.device) -> FasterRCNNDetector:
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        return self
+
+    # ------------------------------------------------------------- save/load
+    def _state(self) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "name": self.name,
+            "num_classes": self.num_classes,
+            "class_names": self.class_names,
+            "config": self.config,
+            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write weights + config (tensors and plain types only) atomically."""
+        with atomic_open(path, "wb") as fh:
+            torch.save(self._state(), fh)
+
+    @classmethod
+    def _from_state(cls, state: dict[str, Any], **options: Any) -> FasterRCNNDetector:
+        cfg = dict(state["config"])
+        cfg.update(options)
+        det = cls(state["num_classes"], class_names=state.get("class_names"), **cfg)
+        det.model.load_state_dict(state["state_dict"])
+        return det
+
+    # --------------------------------------------------------------- predict
+    @torch.inference_mode()
+    def predict(
+        self,
+        dataset: CocoDataset,
+        image_ids: Sequence[int] | None = None,
+        scales: Sequence[Sequence[int]] | None = None,
+        *,
+        batch_size: int = 2,
+        workers: int = 0,
+        score_threshold: float = 0.05,
+        out_path: str | os.PathLike[str] | None = None,
+        progress: bool = False,
+    ) -> Detections:
+        """Detect on ``image_ids`` (default: all of ``dataset``) at every scale.
+
+        Each image is decoded once, resized to exactly ``scaled_size`` of each scale and
+        fed at that size. Under ``torchrun`` every rank predicts ``image_ids[rank::world]``;
+        the shards are gathered (every rank returns the merged result, in ``image_ids``
+        order) and only rank 0 writes ``out_path``; the others wait at a barrier.
+        """
+        if dataset.num_classes != self.num_classes:
+            raise ConfigError(
+                f"detector: model has {self.num_classes} classes, dataset "
+                f"{dataset.path or ''} has {dataset.num_classes}"
+            )
+        ids = [int(i) for i in (dataset.image_ids() if image_ids is None else image_ids)]
+        scale_list = [
+            (int(a), int(b))
+            for a, b in (scales or [(self.config["min_size"], self.config["max_size"])])
+        ]
+        if batch_size < 1:
+            raise ConfigError(f"detector: batch_size must be >= 1, got {batch_size}")
+        info = mdist.get_info()
+        mine = mdist.shard(ids, info)
+        loader = torch.utils.data.DataLoader(
+            MultiScaleImages(dataset, mine, scale_list),
+            batch_size=batch_size,
+            num_workers=workers,
+            collate_fn=list_collate,
+            pin_memory=self.device.type == "cuda",
+        )
+        model = self.model
+        was_training = model.training
+        model.eval()
+        heads = model.roi_heads
+        old_thresh = heads.score_thresh
+        heads.score_thresh = float(score_threshold)
+        results: dict[int, list[tuple[np.ndarray, ...]]] = {}
+        bar = None
+        if progress and info.is_main:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(mine), desc="predict", unit="img")
+        try:
+            for batch in loader:
+                per_scale_out = []
+                for s in range(len(scale_list)):
+                    images = [imgs[s].to(self.device, non_blocking=True) for _, imgs in batch]
+                    per_scale_out.append(model(images))
+                for j, (image_id, _) in enumerate(batch):
+                    results[image_id] = [
+                        (
+                            o[j]["boxes"].float().cpu().numpy(),
+                            o[j]["scores"].float().cpu().numpy(),
+                            (o[j]["labels"] - 1).cpu().numpy().astype(np.int64),
+                            o[j]["probs"].float().cpu().numpy(),
+                        )
+                        for o in per_scale_out
+                    ]
+                if bar is not None:
+                    bar.update(len(batch))
+        finally:
+            heads.score_thresh = old_thresh
+            model.train(was_training)
+            if bar is not None:
+                bar.close()
+        if info.world_size > 1:
+            merged: dict[int, list[tuple[np.ndarray, ...]]] = {}
+            for part in mdist.all_gather_objects(results):
+                merged.update(part)
+            results = merged
+        dets = self._assemble(dataset, ids, scale_list, results)
+        if out_path is not None:
+            if info.is_main:
+                dets.save(out_path)
+            mdist.barrier()
+        return dets
+
+    def _assemble(
+        self,
+        dataset: CocoDataset,
+        ids: list[int],
+        scales: list[tuple[int, int]],
+        results: dict[int, list[tuple[np.ndarray, ...]]],
+    ) -> Detections:
+        c = self.num_classes
+        sizes = np.array(
+            [(dataset.image(i).height, dataset.image(i).width) for i in ids], np.int64
+        ).reshape(-1, 2)
+        out = Detections(num_classes=c)
+        for s, scale in enumerate(scales):
+            parts = [results[i][s] for i in ids]
+            counts = [p[0].shape[0] for p in parts]
+            out.per_scale.append(
+                ScaleDetections(
+                    scale=scale,
+                    image_ids=np.array(ids, np.int64),
+                    image_sizes=sizes.copy(),
+                    scaled_sizes=np.array(
+                        [scaled_size(tuple(hw), scale) for hw in sizes], np.int64
+                    ).reshape(-1, 2),
+                    offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+                    boxes=np.concatenate([p[0] for p in parts] or [np.zeros((0, 4))])
+                    .astype(np.float32)
+                    .reshape(-1, 4),
+                    scores=np.concatenate([p[1] for p in parts] or [np.zeros(0)]).astype(
+                        np.float32
+                    ),
+                    labels=np.concatenate([p[2] for p in parts] or [np.zeros(0)]).astype(np.int64),
+                    probs=np.concatenate([p[3] for p in parts] or [np.zeros((0, c + 1))])
+                    .reshape(-1, c + 1)
+                    .astype(np.float16),
+                )
+            )
+        return out
+
+    # ------------------------------------------------------------------- fit
+    def fit(
+        self,
+        train_dataset: Any,
+        *,
+        epochs: int = 20,
+        out_dir: str | os.PathLike[str] | None = None,
+        resume: bool = True,
+        **options: Any,
+    ) -> list[dict[str, float]]:
+        """Train (see :func:`mural.detector.training.train` for every option)."""
+        from .training import train
+
+        return train(self, train_dataset, epochs=epochs, out_dir=out_dir, resume=resume, **options)

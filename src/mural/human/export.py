@@ -1,0 +1,360 @@
+"""Export selected regions as annotation tasks: Label Studio, CVAT for images 1.1, COCO.
+
+Every selected region becomes one task whose image is the region's **crop**: the window
+cut from the image resized to the region's scale (PIL bilinear), padded with the mean
+colour where it passes the scaled image's edge -- the same pixels the pool's training
+sample shows (:class:`mural.data.samples.TrainingSamples`), before ignore areas are
+filled. The crop has the original image's size ``(H, W)``; a box drawn on it is in window
+pixels. The detector's boxes inside the region (score above the threshold, more than the
+visibility threshold inside, clipped) go along as pre-annotations.
+
+Layout of the export folder::
+
+    manifest.json                      ties each task to image, scale, window, crop
+    crops/<task_id>.png                the crops
+    label_studio/tasks.json            tasks with "predictions" (RectangleLabels, percent)
+    label_studio/labeling_config.xml   the labelling interface to paste in Label Studio
+    cvat/annotations.xml               CVAT for images 1.1 (upload with the crops)
+    coco/annotations.json              COCO: crops as images, pre-annotations as boxes
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from xml.sax.saxutils import escape, quoteattr
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+
+if TYPE_CHECKING:
+    from ..data.coco import CocoDataset
+
+__all__ = [
+    "FORMATS",
+    "IGNORE_LABEL",
+    "LS_FROM_NAME",
+    "LS_TO_NAME",
+    "MANIFEST_FORMAT",
+    "export_tasks",
+    "label_studio_config",
+    "render_crop",
+]
+
+FORMATS = ("label-studio", "cvat", "coco")
+MANIFEST_FORMAT = "mural-tasks"
+#: A box with this label marks an ignore area (see docs/human-in-the-loop.md).
+IGNORE_LABEL = "ignore"
+LS_FROM_NAME = "label"
+LS_TO_NAME = "image"
+LS_LOCAL_FILES = "/data/local-files/?d="
+
+
+def render_crop(
+    image: Any, scale: Sequence[int], window: Sequence[int], mean_color: Sequence[float]
+) -> np.ndarray:
+    """The region's crop: ``(H, W, 3)`` uint8, ``(H, W)`` the original image's size.
+
+    Args:
+        image: the original image (a PIL image, RGB).
+        scale: ``(min_size, max_size)``.
+        window: ``(x0, y0, x1, y1)`` in scaled pixels.
+        mean_color: RGB in ``[0, 1]``, rounded to ``0..255`` for the padding.
+    """
+    from PIL import Image
+
+    from ..core import scaled_size
+
+    w, h = image.size
+    hs, ws = scaled_size((h, w), scale)
+    x0, y0, x1, y1 = (int(v) for v in window)
+    fill = np.round(np.asarray(mean_color, dtype=np.float64) * 255.0).astype(np.uint8)
+    out = np.empty((y1 - y0, x1 - x0, 3), dtype=np.uint8)
+    out[:] = fill
+    cx1, cy1 = min(x1, ws), min(y1, hs)
+    if cx1 > x0 and cy1 > y0:
+        scaled = image if (hs, ws) == (h, w) else image.resize((ws, hs), Image.BILINEAR)
+        out[: cy1 - y0, : cx1 - x0] = np.asarray(scaled.crop((x0, y0, cx1, cy1)), np.uint8)
+    return out
+
+
+def _mean_color(dataset: CocoDataset) -> tuple[float, float, float]:
+    try:
+        from ..data.samples import dataset_mean_color
+    except ImportError:  # pragma: no cover - torch missing
+        raise ConfigError(
+            "computing the dataset's mean colour needs torch installed (fix: pass "
+            "--mean-color R,G,B)"
+        ) from None
+    return dataset_mean_color(dataset)
+
+
+def label_studio_config(category_names: Sequence[str]) -> str:
+    """The Label Studio labelling interface: an image and one RectangleLabels control."""
+    labels = "\n".join(f"    <Label value={quoteattr(n)}/>" for n in category_names)
+    return (
+        "<View>\n"
+        f'  <Image name="{LS_TO_NAME}" value="$image" zoom="true"/>\n'
+        f'  <RectangleLabels name="{LS_FROM_NAME}" toName="{LS_TO_NAME}" canRotate="false">\n'
+        f"{labels}\n"
+        f'    <Label value="{IGNORE_LABEL}" background="#9e9e9e"/>\n'
+        "  </RectangleLabels>\n"
+        "</View>\n"
+    )
+
+
+def _ls_box(box: Sequence[float], w: int, h: int) -> dict[str, float]:
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return {
+        "x": 100.0 * x0 / w,
+        "y": 100.0 * y0 / h,
+        "width": 100.0 * (x1 - x0) / w,
+        "height": 100.0 * (y1 - y0) / h,
+        "rotation": 0,
+    }
+
+
+def _write_label_studio(
+    out: Path, tasks: list[dict[str, Any]], names: dict[int, str], url_of: Any
+) -> None:
+    ls_tasks = []
+    for t in tasks:
+        h, w = t["crop_size"]
+        result = []
+        for k, p in enumerate(t["predictions"]):
+            result.append(
+                {
+                    "id": f"{t['task_id']}_p{k}",
+                    "type": "rectanglelabels",
+                    "from_name": LS_FROM_NAME,
+                    "to_name": LS_TO_NAME,
+                    "original_width": w,
+                    "original_height": h,
+                    "image_rotation": 0,
+                    "value": {**_ls_box(p["box"], w, h), "rectanglelabels": [names[p["category_id"]]]},
+                    "score": p["score"],
+                }
+            )
+        ls_tasks.append(
+            {
+                "data": {
+                    "image": url_of(t["crop"]),
+                    "mural_task": t["task_id"],
+                    "mural_image_id": t["image_id"],
+                    "mural_file_name": t["file_name"],
+                    "mural_scale": t["scale"],
+                    "mural_window": t["window"],
+                },
+                "predictions": [
+                    {"model_version": "mural-selection", "score": t["score"], "result": result}
+                ],
+            }
+        )
+    atomic_write_json(out / "label_studio" / "tasks.json", ls_tasks)
+    atomic_write_text(
+        out / "label_studio" / "labeling_config.xml",
+        label_studio_config([names[c] for c in sorted(names)]),
+    )
+
+
+def _write_cvat(out: Path, tasks: list[dict[str, Any]], names: dict[int, str]) -> None:
+    lines = [
+        '<?xml version="1.0" encoding="utf-8"?>',
+        "<annotations>",
+        "  <version>1.1</version>",
+        "  <meta>",
+        "    <task>",
+        "      <name>mural selection</name>",
+        f"      <size>{len(tasks)}</size>",
+        "      <mode>annotation</mode>",
+        "      <labels>",
+    ]
+    for n in [*(names[c] for c in sorted(names)), IGNORE_LABEL]:
+        lines += [
+            "        <label>",
+            f"          <name>{escape(n)}</name>",
+            "          <type>rectangle</type>",
+            "          <attributes>",
+            "          </attributes>",
+            "        </label>",
+        ]
+    lines += ["      </labels>", "    </task>", "  </meta>"]
+    for k, t in enumerate(tasks):
+        h, w = t["crop_size"]
+        name = quoteattr(Path(t["crop"]).name)
+        lines.append(f'  <image id="{k}" name={name} width="{w}" height="{h}">')
+        for p in t["predictions"]:
+            x0, y0, x1, y1 = p["box"]
+            lines.append(
+                f'    <box label={quoteattr(names[p["category_id"]])} source="auto" '
+                f'occluded="0" xtl="{x0:.2f}" ytl="{y0:.2f}" xbr="{x1:.2f}" ybr="{y1:.2f}" '
+                'z_order="0">'
+            )
+            lines.append("    </box>")
+        lines.append("  </image>")
+    lines.append("</annotations>")
+    atomic_write_text(out / "cvat" / "annotations.xml", "\n".join(lines) + "\n")
+
+
+def _write_coco(
+    out: Path, tasks: list[dict[str, Any]], categories: list[dict[str, Any]]
+) -> None:
+    images, anns = [], []
+    for k, t in enumerate(tasks):
+        h, w = t["crop_size"]
+        images.append({"id": k + 1, "file_name": Path(t["crop"]).name, "height": h, "width": w})
+        for p in t["predictions"]:
+            x0, y0, x1, y1 = p["box"]
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": k + 1,
+                    "category_id": p["category_id"],
+                    "bbox": [x0, y0, x1 - x0, y1 - y0],
+                    "area": (x1 - x0) * (y1 - y0),
+                    "iscrowd": 0,
+                    "score": p["score"],
+                }
+            )
+    cats = [{"id": c["id"], "name": c["name"], "supercategory": ""} for c in categories]
+    atomic_write_json(
+        out / "coco" / "annotations.json",
+        {
+            "info": {"description": "mural selection: region crops with pre-annotations"},
+            "images": images,
+            "annotations": anns,
+            "categories": cats,
+        },
+        indent=None,
+    )
+
+
+def export_tasks(
+    selection: dict[str, Any] | str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    formats: Sequence[str] = FORMATS,
+    dataset: CocoDataset | None = None,
+    mean_color: Sequence[float] | None = None,
+    document_root: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """Write crops, ``manifest.json`` and the task files of ``formats`` into ``out_dir``.
+
+    Args:
+        selection: a ``selection.json`` document or its path.
+        out_dir: the export folder (created).
+        formats: any of ``"label-studio"``, ``"cvat"``, ``"coco"``.
+        dataset: the dataset (default: the one the selection records).
+        mean_color: RGB padding colour in ``[0, 1]`` (or ``0..255``); default the
+            dataset's mean colour (:func:`mural.data.samples.dataset_mean_color`).
+        document_root: Label Studio's ``LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT``; task
+            images are ``/data/local-files/?d=<crop path relative to it>``. Default:
+            ``out_dir`` itself.
+
+    Returns:
+        The manifest document.
+    """
+    from ..data.coco import CocoDataset
+    from ..data.samples import load_rgb
+
+    sel_path = None
+    if not isinstance(selection, dict):
+        sel_path = Path(selection)
+        selection = read_json(sel_path)
+    if not isinstance(selection, dict) or selection.get("format") != "mural-selection":
+        raise DataError(f"{sel_path or 'selection'}: not a mural selection file")
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise ConfigError(f"unknown export format(s) {bad}; known: {list(FORMATS)}")
+    if dataset is None:
+        ref = selection.get("dataset") or {}
+        if not ref.get("annotations"):
+            raise DataError(f"{sel_path}: records no dataset (fix: pass --dataset)")
+        dataset = CocoDataset.load(ref["annotations"], ref.get("images"), check_images=False)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if mean_color is None:
+        mean_color = _mean_color(dataset)
+    mc = np.asarray(mean_color, dtype=np.float64).reshape(-1)
+    if mc.shape != (3,) or not np.isfinite(mc).all() or (mc < 0).any():
+        raise ConfigError(f"mean colour must be 3 non-negative numbers, got {mean_color!r}")
+    if (mc > 1).any():
+        mc = mc / 255.0
+    names = {c.id: c.name for c in dataset.categories}
+    if IGNORE_LABEL in names.values():
+        raise ConfigError(
+            f"the dataset has a category named {IGNORE_LABEL!r}, which mural reserves for "
+            "ignore areas (fix: rename that category)"
+        )
+
+    from PIL import Image
+
+    tasks = []
+    for r in selection["regions"]:
+        iid = int(r["image_id"])
+        info = dataset.image(iid)
+        img = load_rgb(dataset.image_path(iid), (info.height, info.width))
+        crop = render_crop(img, r["scale"], r["window"], mc)
+        rel = f"crops/{r['task_id']}.png"
+        import io
+
+        buf = io.BytesIO()
+        Image.fromarray(crop).save(buf, format="PNG")
+        atomic_write_bytes(out / rel, buf.getvalue())
+        tasks.append(
+            {
+                "task_id": r["task_id"],
+                "image_id": iid,
+                "file_name": info.file_name,
+                "scale": list(r["scale"]),
+                "scale_index": int(r["scale_index"]),
+                "window": list(r["window"]),
+                "window_original": list(r["window_original"]),
+                "crop": rel,
+                "crop_size": [info.height, info.width],
+                "score": r["score"],
+                "estimated_cost": r["estimated_cost"],
+                "predictions": r["predictions"],
+            }
+        )
+    root = Path(document_root).resolve() if document_root is not None else out.resolve()
+
+    def url_of(rel: str) -> str:
+        p = (out / rel).resolve()
+        try:
+            return LS_LOCAL_FILES + p.relative_to(root).as_posix()
+        except ValueError:
+            raise ConfigError(
+                f"crop {p} is not under the Label Studio document root {root} "
+                "(fix: pass a --document-root that contains the export folder)"
+            ) from None
+
+    if "label-studio" in formats:
+        _write_label_studio(out, tasks, names, url_of)
+    if "cvat" in formats:
+        _write_cvat(out, tasks, names)
+    if "coco" in formats:
+        _write_coco(out, tasks, [{"id": c.id, "name": c.name} for c in dataset.categories])
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "version": 1,
+        "selection": str(sel_path.resolve()) if sel_path else None,
+        "dataset": {
+            "annotations": str(dataset.path.resolve()) if dataset.path else None,
+            "images": str(dataset.image_root.resolve()) if dataset.image_root else None,
+        },
+        "cycle": int(selection["cycle"]),
+        "cost": selection["cost"],
+        "visible_threshold": float(selection["visible_threshold"]),
+        "ignore_label": IGNORE_LABEL,
+        "mean_color": [float(v) for v in mc],
+        "formats": list(formats),
+        "categories": [{"id": c.id, "name": c.name} for c in dataset.categories],
+        "tasks": [{k: v for k, v in t.items() if k != "predictions"} for t in tasks],
+    }
+    atomic_write_json(out / "manifest.json", manifest)
+    return manifest

@@ -1,0 +1,462 @@
+"""The active-learning cycle (SPEC §8): train → evaluate → infer → select → acquire.
+
+A run lives in one folder::
+
+    RUN_DIR/config.yaml          the resolved configuration (one seed)
+    RUN_DIR/metrics.jsonl        one line per finished cycle (rewritten whole, idempotent)
+    RUN_DIR/initial_pool/        D_L before the first cycle (seeded random full images)
+    RUN_DIR/cycle_00/model.pt    train      (detector trained on D_L; train/ holds its checkpoints)
+    RUN_DIR/cycle_00/metrics.json evaluate  (COCOeval on the held-out split + pool counts)
+    RUN_DIR/cycle_00/detections.npz infer   (D_U at every configured scale)
+    RUN_DIR/cycle_00/selection.json select  (what the strategy picked, under budget B)
+    RUN_DIR/cycle_00/pool/       acquire    (D_L after acquisition: the next cycle's D_L)
+
+Each file is written atomically and a stage is done iff its file exists, so a rerun after
+any interruption (even ``kill -9``) continues at the first unfinished stage. Every seed
+is derived from ``(run seed, cycle, stage)`` (:func:`derive_seed`), hence a resumed run ends
+with the same results as an uninterrupted one. ``cycles = N`` trains ``N + 1`` detectors:
+cycle ``N`` only trains and evaluates.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from .config import RunConfig, config_from_dict, config_to_dict
+from .errors import ConfigError
+from .io import atomic_write_json, atomic_write_text, read_json
+
+__all__ = [
+    "STAGES",
+    "STAGE_FILES",
+    "derive_seed",
+    "load_datasets",
+    "rebuild_metrics_log",
+    "run_config",
+    "run_loop",
+]
+
+#: Stage names, in order, with the file (or folder) whose existence marks each done.
+STAGES = ("train", "evaluate", "infer", "select", "acquire")
+STAGE_FILES = {
+    "train": "model.pt",
+    "evaluate": "metrics.json",
+    "infer": "detections.npz",
+    "select": "selection.json",
+    "acquire": "pool",
+}
+_STAGE_CODE = {
+    "initial": 0,
+    **{s: i + 1 for i, s in enumerate(STAGES)},
+    "samples": 9,
+    "weights": 10,
+}
+
+
+def derive_seed(seed: int, cycle: int, stage: str) -> int:
+    """A 32-bit seed that is a pure function of ``(run seed, cycle, stage)``."""
+    ss = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(cycle) + 1, _STAGE_CODE[stage]])
+    return int(ss.generate_state(1, dtype=np.uint32)[0])
+
+
+# ------------------------------------------------------------------ datasets and setup
+
+
+def load_datasets(cfg: RunConfig, run_dir: Path) -> tuple[Any, Any]:
+    """The training pool and the held-out split (generating a synthetic dataset if asked)."""
+    from .data.coco import CocoDataset
+
+    d = cfg.dataset
+    if d.synthetic is not None:
+        root = Path(d.synthetic_dir) if d.synthetic_dir else run_dir / "data"
+        ensure_synthetic(cfg, root)
+        return (
+            CocoDataset.load(root / "train.json", root / "images"),
+            CocoDataset.load(root / "val.json", root / "images"),
+        )
+    assert d.train is not None and d.val is not None
+    return CocoDataset.load(d.train, d.train_images), CocoDataset.load(d.val, d.val_images)
+
+
+def ensure_synthetic(cfg: RunConfig, root: Path) -> None:
+    """Generate the configured synthetic dataset in ``root`` unless already complete there."""
+    from .data.synthetic import make_synthetic
+
+    s = cfg.dataset.synthetic
+    assert s is not None
+    stamp = root / ".mural-synthetic.json"
+    want = {"seed": s.seed, "n_train": s.n_train, "n_val": s.n_val, "size": s.size}
+    if stamp.is_file():
+        have = read_json(stamp)
+        if have == want:
+            return
+        raise ConfigError(
+            f"{root}: holds a synthetic dataset made with {have}, not {want} "
+            "(fix: choose another dataset.synthetic_dir or --out)"
+        )
+    make_synthetic(
+        root,
+        seed=s.seed,
+        n_train=s.n_train,
+        n_val=s.n_val,
+        image_size=(s.size, s.size),
+        overwrite=True,
+    )
+    atomic_write_json(stamp, want)
+
+
+def _initial_pool(cfg: RunConfig, train: Any) -> Any:
+    from .data.pool import LabeledPool
+
+    ids = np.asarray(train.image_ids(), dtype=np.int64)
+    n = ids.shape[0]
+    i = cfg.initial
+    count = i.count if i.count is not None else max(1, round((i.fraction or 0.0) * n))
+    if count > n:
+        raise ConfigError(
+            f"config key 'initial.count': bad value {count}; expected at most {n} "
+            "(the training images)"
+        )
+    rng = np.random.default_rng([i.seed, cfg.seed & 0xFFFFFFFF])
+    chosen = np.sort(rng.choice(ids, size=count, replace=False))
+    pool = LabeledPool(train, cfg.dataset.visible_threshold)
+    pool.add_full_images([int(x) for x in chosen], cycle=0)
+    return pool
+
+
+def _write_config(cfg: RunConfig, run_dir: Path) -> None:
+    """Write ``config.yaml``; a folder holding a different run's config is refused."""
+    text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+    path = run_dir / "config.yaml"
+    if path.is_file():
+        have = config_from_dict(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+        if config_to_dict(have) != config_to_dict(cfg):
+            raise ConfigError(
+                f"{path}: this folder holds a run with a different configuration "
+                "(fix: pass another --out, or the same config and overrides to resume)"
+            )
+        return
+    atomic_write_text(path, text)
+
+
+# ------------------------------------------------------------------ distributed helpers
+
+
+@dataclass
+class _Dist:
+    rank: int = 0
+    world: int = 1
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            from .detector.distributed import barrier
+
+            barrier()
+
+
+def _dist() -> _Dist:
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return _Dist()
+    try:
+        from .detector.distributed import init_distributed
+    except ImportError:  # pragma: no cover - helpers absent: one process
+        return _Dist()
+    info = init_distributed()
+    return _Dist(info.rank, info.world_size)
+
+
+# ------------------------------------------------------------------ the cycle
+
+
+class _Run:
+    """Everything one run's stages share; the stages are its methods."""
+
+    def __init__(self, cfg: RunConfig, run_dir: Path, progress: bool) -> None:
+        self.cfg, self.dir, self.progress = cfg, run_dir, progress
+        self.dist = _dist()
+        self.train_ds, self.val_ds = load_datasets(cfg, run_dir)
+
+    # -- plumbing -------------------------------------------------------------------
+    def cdir(self, c: int) -> Path:
+        return self.dir / f"cycle_{c:02d}"
+
+    def pool_dir(self, c: int) -> Path:
+        """The D_L that cycle ``c`` trains on."""
+        return self.dir / "initial_pool" if c == 0 else self.cdir(c - 1) / "pool"
+
+    def load_pool(self, c: int) -> Any:
+        from .data.pool import LabeledPool
+
+        return LabeledPool.load(self.pool_dir(c), self.train_ds)
+
+    def stage(self, path: Path, write: Callable[[Path], None], everyone: bool = False) -> None:
+        """Run ``write(tmp)`` unless ``path`` exists, then move ``tmp`` onto ``path``.
+
+        Rank 0 writes; the other ranks run ``write`` too only when ``everyone`` (training
+        and prediction are shared by all processes) and wait for rank 0 at the end.
+        """
+        if not path.exists():
+            tmp = path.with_name(f".{path.name}.partial")
+            if self.dist.rank == 0 or everyone:
+                if tmp.is_dir():
+                    shutil.rmtree(tmp)
+                write(tmp)
+            if self.dist.rank == 0:
+                os.replace(tmp, path)
+        self.dist.barrier()
+
+    def detector(self, c: int) -> Any:
+        from .detector import Detector
+
+        return Detector.load(self.cdir(c) / "model.pt")
+
+    # -- stages ---------------------------------------------------------------------
+    def train(self, c: int, out: Path) -> None:
+        from .data.samples import TrainingSamples
+        from .detector import Detector, build_detector
+
+        d = self.cfg.detector
+        if d.warm_start and c > 0:
+            det = Detector.load(self.cdir(c - 1) / "model.pt")
+        else:
+            det = build_detector(
+                d.name,
+                num_classes=self.train_ds.num_classes,
+                backbone=d.backbone,
+                backbone_weights=d.backbone_weights,
+                min_size=d.min_size,
+                max_size=d.max_size,
+                class_names=self.train_ds.class_names,
+                seed=derive_seed(self.cfg.seed, c, "weights"),
+                device=None if self.cfg.device == "auto" else self.cfg.device,
+                **d.options,
+            )
+        samples = TrainingSamples(
+            self.load_pool(c),
+            hflip_prob=d.hflip_prob,
+            seed=derive_seed(self.cfg.seed, c, "samples"),
+        )
+        det.fit(
+            samples,
+            epochs=d.epochs,
+            lr=d.lr,
+            batch_size=d.batch_size,
+            seed=derive_seed(self.cfg.seed, c, "train"),
+            out_dir=self.cdir(c) / "train",
+            resume=True,
+            workers=self.cfg.workers,
+            progress=self.progress,
+        )
+        if self.dist.rank == 0:
+            det.save(out)
+
+    def evaluate(self, c: int, out: Path) -> None:
+        from .evaluation import evaluate_coco
+
+        d = self.cfg.detector
+        dets = self.detector(c).predict(
+            self.val_ds,
+            self.val_ds.image_ids(),
+            [(d.min_size, d.max_size)],
+            batch_size=d.batch_size,
+            workers=self.cfg.workers,
+            score_threshold=d.score_threshold,
+            progress=self.progress,
+        )
+        if self.dist.rank != 0:
+            return
+        m = evaluate_coco(self.val_ds, dets.per_scale[0])
+        pool, initial = self.load_pool(c), self.load_pool(0)
+        record = {
+            "cycle": c,
+            "labelled_objects": pool.num_labelled(),
+            "added_objects": pool.num_labelled() - initial.num_labelled(),
+            "full_images": len(pool.full_images),
+            "images_fully_labelled": len(self.train_ds.image_ids()) - len(pool.unlabelled_images()),
+            "regions": len(pool.regions),
+            "partial_images": len(pool.partial),
+            "mAP": float(m["AP"]),
+            "AP50": float(m["AP50"]),
+            "per_class_AP": {
+                n: float(m.get(f"AP/{n}", float("nan"))) for n in self.val_ds.class_names
+            },
+            "coco": {k: float(v) for k, v in m.items()},
+        }
+        atomic_write_json(out, record)
+
+    def strategy(self) -> Any:
+        from .strategies import build_strategy
+
+        return build_strategy(self.cfg.strategy.name, **self.cfg.strategy.options)
+
+    def infer(self, c: int, out: Path) -> None:
+        from .detections import Detections
+
+        d = self.cfg.detector
+        if not self.strategy().needs_detections:  # e.g. random: an empty file marks it done
+            if self.dist.rank == 0:
+                Detections(self.train_ds.num_classes, []).save(out)
+            return
+        dets = self.detector(c).predict(
+            self.train_ds,
+            self.load_pool(c).unlabelled_images(),
+            [tuple(s) for s in self.cfg.scales],
+            batch_size=d.batch_size,
+            workers=self.cfg.workers,
+            score_threshold=d.score_threshold,
+            progress=self.progress,
+        )
+        if self.dist.rank == 0:
+            dets.save(out)
+
+    def select(self, c: int, out: Path) -> None:
+        from .detections import Detections
+        from .strategies import SelectionContext
+
+        d = self.cfg.detector
+        strategy = self.strategy()
+        model = None
+        if strategy.needs_model:
+            from .strategies import torchvision_access
+
+            model = torchvision_access(self.detector(c).model, self.train_ds)
+        ctx = SelectionContext(
+            dataset=self.train_ds,
+            pool=self.load_pool(c),
+            detections=Detections.load(self.cdir(c) / "detections.npz")
+            if strategy.needs_detections
+            else None,
+            budget=self.cfg.budget,
+            cycle=c + 1,
+            rng=np.random.default_rng(derive_seed(self.cfg.seed, c, "select")),
+            model=model,
+            train_scale=(d.min_size, d.max_size),
+        )
+        doc = strategy.select(ctx).to_json()
+        doc["category_names"] = {str(cat.id): cat.name for cat in self.train_ds.categories}
+        atomic_write_json(out, _plain(doc))
+
+    def acquire(self, c: int, out: Path) -> None:
+        from .strategies import SelectionResult
+
+        result = SelectionResult.from_json(read_json(self.cdir(c) / "selection.json"))
+        pool = self.load_pool(c)
+        result.apply(pool, c + 1)
+        pool.save(out)
+
+    # -- one cycle ------------------------------------------------------------------
+    def cycle(self, c: int) -> None:
+        d = self.cdir(c)
+        d.mkdir(parents=True, exist_ok=True)
+        self.stage(d / "model.pt", lambda p: self.train(c, p), everyone=True)
+        self.stage(d / "metrics.json", lambda p: self.evaluate(c, p), everyone=True)
+        if c < self.cfg.cycles:
+            self.stage(d / "detections.npz", lambda p: self.infer(c, p), everyone=True)
+            self.stage(d / "selection.json", lambda p: self.select(c, p))
+            self.stage(d / "pool", lambda p: self.acquire(c, p))
+        if self.dist.rank == 0:
+            rebuild_metrics_log(self.dir)
+
+
+def _plain(x: Any) -> Any:
+    """JSON-ready copy: NumPy scalars and arrays become Python numbers and lists."""
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def rebuild_metrics_log(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Rewrite ``metrics.jsonl`` from the finished cycles' files (idempotent).
+
+    A cycle is finished when its last stage's file exists (``pool/`` or, for the last
+    cycle, ``metrics.json``). Returns the records written.
+    """
+    root = Path(run_dir)
+    cfg = config_from_dict(yaml.safe_load((root / "config.yaml").read_text(encoding="utf-8")))
+    records = []
+    for c in range(cfg.cycles + 1):
+        d = root / f"cycle_{c:02d}"
+        last = d / ("metrics.json" if c == cfg.cycles else "pool")
+        if not last.exists():
+            break
+        m = read_json(d / "metrics.json")
+        rec = {k: v for k, v in m.items() if k != "coco"}
+        sel = read_json(d / "selection.json") if (d / "selection.json").is_file() else None
+        rec["selected_objects"] = sel["spent"] if sel else 0
+        rec["selected_categories"] = (
+            {sel["category_names"].get(k, k): v for k, v in sel["category_distribution"].items()}
+            if sel
+            else {}
+        )
+        rec["strategy"] = cfg.strategy.name
+        rec["label"] = cfg.label
+        rec["seed"] = cfg.seed
+        records.append(rec)
+    text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
+    atomic_write_text(root / "metrics.jsonl", text)
+    return records
+
+
+def run_loop(
+    cfg: RunConfig, run_dir: str | os.PathLike[str], *, progress: bool = True
+) -> list[dict[str, Any]]:
+    """Run (or resume) one seed's active-learning loop in ``run_dir``; returns the log."""
+    if len(cfg.seeds) != 1:
+        raise ConfigError("run_loop runs one seed; use run_config for several")
+    from tqdm.auto import tqdm
+
+    root = Path(run_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    _deterministic(cfg)
+    run = _Run(cfg, root, progress)
+    if run.dist.rank == 0:
+        _write_config(cfg, root)
+    run.stage(root / "initial_pool", lambda p: _initial_pool(cfg, run.train_ds).save(p))
+    bar = tqdm(
+        range(cfg.cycles + 1),
+        desc=f"{cfg.label} seed {cfg.seed}",
+        unit="cycle",
+        disable=not progress or run.dist.rank != 0,
+    )
+    for c in bar:
+        run.cycle(c)
+    return rebuild_metrics_log(root)
+
+
+def run_config(
+    cfg: RunConfig, run_dir: str | os.PathLike[str], *, progress: bool = True
+) -> dict[int, list[dict[str, Any]]]:
+    """Run every seed of ``cfg``: in ``run_dir`` itself for one seed, else ``seed_<s>/``."""
+    root = Path(run_dir)
+    if len(cfg.seeds) == 1:
+        return {cfg.seed: run_loop(cfg, root, progress=progress)}
+    return {
+        s: run_loop(replace(cfg, seeds=[s]), root / f"seed_{s}", progress=progress)
+        for s in cfg.seeds
+    }
+
+
+def _deterministic(cfg: RunConfig) -> None:
+    """Deterministic torch kernels (CPU runs are then bit-reproducible)."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    if cfg.device.startswith("cuda"):
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
