@@ -19,17 +19,19 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import resource  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mural.core import (  # noqa: E402
+from tests.core.literal import literal_algorithm1_vectorised
+
+from mural.core import (
     ScaleInput,
     acquire_region,
     generate_candidates,
@@ -37,7 +39,6 @@ from mural.core import (  # noqa: E402
     scaled_size,
     select_regions,
 )
-from tests.core.literal import literal_algorithm1_vectorised  # noqa: E402
 
 COCO_SCALES = [(480, 512), (800, 1280), (1400, 2000)]
 CITY_SCALES = [(2400, 3200), (1024, 2048), (600, 1200)]
@@ -183,30 +184,46 @@ def main(argv=None):
     t0 = time.perf_counter()
     generate_candidates([[1, 1, 2, 2]], (4, 4), (3, 3))  # JIT-compile (cached on disk)
     select_regions(
-        [ScaleInput(np.array([[1.0, 1, 2, 2]]), np.array([0, 1]), np.array([0.5]),
-                    np.array([0]), np.array([[4, 4]]), np.array([[3, 3]]))],
+        [
+            ScaleInput(
+                np.array([[1.0, 1, 2, 2]]),
+                np.array([0, 1]),
+                np.array([0.5]),
+                np.array([0]),
+                np.array([[4, 4]]),
+                np.array([[3, 3]]),
+            )
+        ],
         1,
         lambda s, j, w: [0],
     )
     print(f"JIT warm-up (compile or load from cache): {time.perf_counter() - t0:.2f} s")
 
     print("\n1. Candidate generation per image-scale (mean over cases; results checked equal)")
-    print(f"{'dataset':<11} {'scale':<13} {'scaled':<12} {'dets':>5} {'literal ms':>11} "
-          f"{'mural ms':>9} {'speed-up':>9}")
+    print(
+        f"{'dataset':<11} {'scale':<13} {'scaled':<12} {'dets':>5} {'literal ms':>11} "
+        f"{'mural ms':>9} {'speed-up':>9}"
+    )
     rows = bench_cases(rng, args.cases)
     lit_total, fast_total = 0.0, 0.0
     for name, scale, hw, n, lit, fast in rows:
         lit_total += lit
         fast_total += fast
-        print(f"{name:<11} {str(scale):<13} {f'{hw[0]}x{hw[1]}':<12} {n:5.1f} {lit:11.2f} "
-              f"{fast:9.4f} {lit / fast:8.0f}x")
-    print(f"{'all':<11} {'':<13} {'':<12} {'':>5} {lit_total / len(rows):11.2f} "
-          f"{fast_total / len(rows):9.4f} {lit_total / fast_total:8.0f}x  (mean time ratio)")
+        print(
+            f"{name:<11} {scale!s:<13} {f'{hw[0]}x{hw[1]}':<12} {n:5.1f} {lit:11.2f} "
+            f"{fast:9.4f} {lit / fast:8.0f}x"
+        )
+    print(
+        f"{'all':<11} {'':<13} {'':<12} {'':>5} {lit_total / len(rows):11.2f} "
+        f"{fast_total / len(rows):9.4f} {lit_total / fast_total:8.0f}x  (mean time ratio)"
+    )
 
     print(f"\n2. Pool: {args.pool_images:,} images x 3 COCO scales, B = {args.budget}")
     r = bench_pool(rng, args.pool_images, args.budget)
-    print(f"   detections {r['detections']:,}, candidates {r['candidates']:,}, "
-          f"picked {r['picked']:,} regions, spent {r['spent']} objects")
+    print(
+        f"   detections {r['detections']:,}, candidates {r['candidates']:,}, "
+        f"picked {r['picked']:,} regions, spent {r['spent']} objects"
+    )
     print(f"   candidates + scores + selection: {r['select_s']:.2f} s wall (one core)")
     print(f"   (simulated data generation, untimed: {r['data_s']:.2f} s)")
     print(f"   peak memory (ru_maxrss, whole process): {r['peak_mb']:.0f} MB")

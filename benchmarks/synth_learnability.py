@@ -3,7 +3,7 @@
 Trains the same recipe twice, on 5% of ``train`` and on all of it (the same number of
 iterations), and evaluates both on ``val`` with pycocotools. Not a test: run it by hand,
 
-    .venv/bin/python benchmarks/synth_learnability.py [--minutes 4] [--threads 2]
+    .venv/bin/python benchmarks/synth_learnability.py [--data DIR] [--iters 450] [--threads 2]
 
 and read the table it prints (also written to ``--out``/results.json). The synthetic data
 pass if the full model's mAP is clearly above 0 and clearly above the 5% model's.
@@ -27,12 +27,11 @@ def build_model(
     num_classes: int, image_size: tuple[int, int], fpn_channels: int = 64, rep: int = 256
 ) -> torch.nn.Module:
     """ResNet-18-FPN Faster R-CNN, random init, trainable BatchNorm, small anchors."""
+    from torchvision.models import resnet18
     from torchvision.models.detection import FasterRCNN
     from torchvision.models.detection.anchor_utils import AnchorGenerator
-    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
-
-    from torchvision.models import resnet18
     from torchvision.models.detection.backbone_utils import BackboneWithFPN
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
     from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
     body = resnet18(weights=None, norm_layer=torch.nn.BatchNorm2d)
@@ -77,11 +76,20 @@ def load_split(json_path: Path, images_dir: Path):
         arr = np.asarray(Image.open(images_dir / im["file_name"]).convert("RGB"))
         img = torch.from_numpy(arr.copy()).permute(2, 0, 1).float() / 255.0
         boxes = torch.tensor(
-            [[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
-             for a in anns[im["id"]]],
+            [
+                [
+                    a["bbox"][0],
+                    a["bbox"][1],
+                    a["bbox"][0] + a["bbox"][2],
+                    a["bbox"][1] + a["bbox"][3],
+                ]
+                for a in anns[im["id"]]
+            ],
             dtype=torch.float32,
         ).reshape(-1, 4)
-        labels = torch.tensor([label_of[a["category_id"]] for a in anns[im["id"]]], dtype=torch.int64)
+        labels = torch.tensor(
+            [label_of[a["category_id"]] for a in anns[im["id"]]], dtype=torch.int64
+        )
         items.append((im["id"], img, {"boxes": boxes, "labels": labels}))
     return d, items, cats
 
@@ -126,9 +134,12 @@ def train(model, items, iters: int, batch: int, lr: float, seed: int, log_every:
         torch.nn.utils.clip_grad_norm_(params, 10.0)
         opt.step()
         if it % log_every == 0 or it == iters - 1:
-            print(f"  it {it:5d} loss {loss.item():.3f} "
-                  f"({', '.join(f'{k[5:]}={v.item():.3f}' for k, v in losses.items())}) "
-                  f"{time.perf_counter() - t0:.0f}s", flush=True)
+            print(
+                f"  it {it:5d} loss {loss.item():.3f} "
+                f"({', '.join(f'{k[5:]}={v.item():.3f}' for k, v in losses.items())}) "
+                f"{time.perf_counter() - t0:.0f}s",
+                flush=True,
+            )
     return time.perf_counter() - t0
 
 
@@ -143,11 +154,18 @@ def evaluate(model, val_json: Path, items, cats) -> dict[str, float]:
         chunk = items[k : k + 16]
         outs = model([img for _, img, _ in chunk])
         for (image_id, _, _), o in zip(chunk, outs, strict=True):
-            for box, score, label in zip(o["boxes"].tolist(), o["scores"].tolist(),
-                                         o["labels"].tolist(), strict=True):
+            for box, score, label in zip(
+                o["boxes"].tolist(), o["scores"].tolist(), o["labels"].tolist(), strict=True
+            ):
                 x0, y0, x1, y1 = box
-                results.append({"image_id": image_id, "category_id": cats[label - 1],
-                                "bbox": [x0, y0, x1 - x0, y1 - y0], "score": score})
+                results.append(
+                    {
+                        "image_id": image_id,
+                        "category_id": cats[label - 1],
+                        "bbox": [x0, y0, x1 - x0, y1 - y0],
+                        "score": score,
+                    }
+                )
     if not results:
         return {"mAP": 0.0, "AP50": 0.0}
     gt = COCO(str(val_json))
@@ -160,9 +178,14 @@ def evaluate(model, val_json: Path, items, cats) -> dict[str, float]:
     for k in range(len(cats)):
         prec = ev.eval["precision"][:, :, k, 0, -1]
         per_class.append(float(prec[prec > -1].mean()) if (prec > -1).any() else float("nan"))
-    return {"mAP": float(ev.stats[0]), "AP50": float(ev.stats[1]),
-            "AP_small": float(ev.stats[3]), "AP_medium": float(ev.stats[4]),
-            "AP_large": float(ev.stats[5]), "AP_per_class": per_class}
+    return {
+        "mAP": float(ev.stats[0]),
+        "AP50": float(ev.stats[1]),
+        "AP_small": float(ev.stats[3]),
+        "AP_medium": float(ev.stats[4]),
+        "AP_large": float(ev.stats[5]),
+        "AP_per_class": per_class,
+    }
 
 
 def main() -> None:
@@ -201,21 +224,38 @@ def main() -> None:
         subset = [train_items[i] for i in sorted(rng.choice(len(train_items), n, replace=False))]
         torch.manual_seed(args.seed)
         model = build_model(len(cats), size, args.fpn_channels)
-        print(f"== {frac:.0%} of train: {n} images, "
-              f"{sum(len(t['labels']) for _, _, t in subset)} objects", flush=True)
+        print(
+            f"== {frac:.0%} of train: {n} images, "
+            f"{sum(len(t['labels']) for _, _, t in subset)} objects",
+            flush=True,
+        )
         wall = train(model, subset, args.iters, args.batch, args.lr, args.seed)
         metrics = evaluate(model, root / "val.json", val_items, cats)
         epochs = args.iters * args.batch / n
-        rows.append({"fraction": frac, "images": n, "iters": args.iters, "batch": args.batch,
-                     "epochs": epochs, "train_s": wall, **metrics})
-        print(f"   -> mAP {metrics['mAP']:.3f} AP50 {metrics['AP50']:.3f} "
-              f"epochs {epochs:.1f} train {wall:.0f}s", flush=True)
+        rows.append(
+            {
+                "fraction": frac,
+                "images": n,
+                "iters": args.iters,
+                "batch": args.batch,
+                "epochs": epochs,
+                "train_s": wall,
+                **metrics,
+            }
+        )
+        print(
+            f"   -> mAP {metrics['mAP']:.3f} AP50 {metrics['AP50']:.3f} "
+            f"epochs {epochs:.1f} train {wall:.0f}s",
+            flush=True,
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(rows, indent=2))
     print("\nfraction images epochs train_s  mAP   AP50")
     for r in rows:
-        print(f"{r['fraction']:8.2f} {r['images']:6d} {r['epochs']:6.1f} {r['train_s']:7.0f} "
-              f"{r['mAP']:.3f} {r['AP50']:.3f}")
+        print(
+            f"{r['fraction']:8.2f} {r['images']:6d} {r['epochs']:6.1f} {r['train_s']:7.0f} "
+            f"{r['mAP']:.3f} {r['AP50']:.3f}"
+        )
     if tmp is not None:
         tmp.cleanup()
 

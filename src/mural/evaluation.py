@@ -3,7 +3,7 @@
 :func:`evaluate_coco` returns a flat dict of floats in ``[0, 1]`` (not percent):
 
 - ``AP`` (IoU .50:.95), ``AP50``, ``AP75``, ``APs``, ``APm``, ``APl``, ``AR1``, ``AR10``,
-  ``AR100``: ``COCOeval.stats`` in its order;
+  ``AR100``, ``ARs``, ``ARm``, ``ARl``: ``COCOeval.stats`` in its order;
 - ``AP/<class name>``: per-class AP (IoU .50:.95, all areas, 100 detections), the mean of
   the class's precision entries that COCOeval defines, exactly as ``summarize`` does;
 - ``AP50/<class name>``: the same at IoU 0.5.
@@ -33,7 +33,20 @@ if TYPE_CHECKING:
 
 __all__ = ["STAT_NAMES", "detections_to_results", "evaluate_coco", "json_safe"]
 
-STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100")
+STAT_NAMES = (
+    "AP",
+    "AP50",
+    "AP75",
+    "APs",
+    "APm",
+    "APl",
+    "AR1",
+    "AR10",
+    "AR100",
+    "ARs",
+    "ARm",
+    "ARl",
+)
 
 
 def detections_to_results(

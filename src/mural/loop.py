@@ -260,7 +260,7 @@ class _Run:
             det.save(out)
 
     def evaluate(self, c: int, out: Path) -> None:
-        from .evaluation import evaluate_coco
+        from .evaluation import evaluate_coco, json_safe
 
         d = self.cfg.detector
         dets = self.detector(c).predict(
@@ -274,7 +274,7 @@ class _Run:
         )
         if self.dist.rank != 0:
             return
-        m = evaluate_coco(self.val_ds, dets.per_scale[0])
+        m = json_safe(evaluate_coco(self.val_ds, dets))
         pool, initial = self.load_pool(c), self.load_pool(0)
         record = {
             "cycle": c,
@@ -284,12 +284,10 @@ class _Run:
             "images_fully_labelled": len(self.train_ds.image_ids()) - len(pool.unlabelled_images()),
             "regions": len(pool.regions),
             "partial_images": len(pool.partial),
-            "mAP": float(m["AP"]),
-            "AP50": float(m["AP50"]),
-            "per_class_AP": {
-                n: float(m.get(f"AP/{n}", float("nan"))) for n in self.val_ds.class_names
-            },
-            "coco": {k: float(v) for k, v in m.items()},
+            "mAP": m["AP"],
+            "AP50": m["AP50"],
+            "per_class_AP": {n: m.get(f"AP/{n}") for n in self.val_ds.class_names},
+            "coco": m,
         }
         atomic_write_json(out, record)
 
@@ -407,7 +405,7 @@ def rebuild_metrics_log(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]
         rec["label"] = cfg.label
         rec["seed"] = cfg.seed
         records.append(rec)
-    text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
+    text = "".join(json.dumps(r) + "\n" for r in records)
     atomic_write_text(root / "metrics.jsonl", text)
     return records
 
@@ -426,6 +424,7 @@ def run_loop(
     run = _Run(cfg, root, progress)
     if run.dist.rank == 0:
         _write_config(cfg, root)
+        rebuild_metrics_log(root)
     run.stage(root / "initial_pool", lambda p: _initial_pool(cfg, run.train_ds).save(p))
     bar = tqdm(
         range(cfg.cycles + 1),

@@ -59,9 +59,10 @@ def literal_algorithm1_vectorised(boxes, image_size, region_size):
         inside = rows[idx][:, :, None] & cols[idx][:, None, :]  # (n, T, L)
         counts = inside.sum(axis=0)
         p = int(np.argmax(counts))  # first maximum in row-major order
-        t, l = divmod(p, lefts.shape[0])
-        taken = idx[inside[:, t, l]]
-        out.append(((int(lefts[l]), int(tops[t]), int(lefts[l]) + wr, int(tops[t]) + hr), tuple(int(i) for i in taken)))
+        t, c = divmod(p, lefts.shape[0])
+        taken = idx[inside[:, t, c]]
+        left, top = int(lefts[c]), int(tops[t])
+        out.append(((left, top, left + wr, top + hr), tuple(int(i) for i in taken)))
         alive[taken] = False
     return out
 

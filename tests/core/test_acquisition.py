@@ -17,7 +17,14 @@ def _box_with_visible(frac):
 
 @pytest.mark.parametrize(
     ("frac", "state"),
-    [(1.0, "labelled"), (0.71, "labelled"), (0.7, "ignored"), (0.69, "ignored"), (0.05, "ignored"), (0.0, "none")],
+    [
+        (1.0, "labelled"),
+        (0.71, "labelled"),
+        (0.7, "ignored"),
+        (0.69, "ignored"),
+        (0.05, "ignored"),
+        (0.0, "none"),
+    ],
 )
 def test_threshold(frac, state):
     lab, clipped, ign = acquire_region([_box_with_visible(frac)], (0, 0, 10, 10))

@@ -140,7 +140,11 @@ def test_bad_boxes_raise(boxes, message):
 
 @pytest.mark.parametrize(
     ("image_size", "region_size", "message"),
-    [((0, 10), (4, 4), "non-positive"), ((10, 10), (4, -1), "non-positive"), ((10,), (4, 4), "pair")],
+    [
+        ((0, 10), (4, 4), "non-positive"),
+        ((10, 10), (4, -1), "non-positive"),
+        ((10,), (4, 4), "pair"),
+    ],
 )
 def test_bad_sizes_raise(image_size, region_size, message):
     with pytest.raises(ValueError, match=message):

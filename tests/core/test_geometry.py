@@ -42,5 +42,5 @@ def test_region_to_original():
     [((0, 10), (1, 1)), ((10, -1), (1, 1)), ((10, 10), (0, 5)), ((10, 10), (5, float("nan")))],
 )
 def test_bad_sizes(image, scale):
-    with pytest.raises(ValueError, match="non-positive|finite"):
+    with pytest.raises(ValueError, match=r"non-positive|finite"):
         scaled_size(image, scale)

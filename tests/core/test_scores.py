@@ -37,7 +37,10 @@ def test_eq4_nothing_labelled_yet_weights_all_one():
 def test_random_reduction_uses_callers_generator():
     conf, labels = [0.1, 0.5, 0.9, 0.7], [0, 1, 0, 1]
     terms = {0.9, 0.5, 0.1, 0.3}
-    a = [informative_score(conf, labels, reduce="random", rng=np.random.default_rng(7)) for _ in range(3)]
+    a = [
+        informative_score(conf, labels, reduce="random", rng=np.random.default_rng(7))
+        for _ in range(3)
+    ]
     assert len(set(a)) == 1  # same seed, same draw
     draws = {
         round(informative_score(conf, labels, reduce="random", rng=np.random.default_rng(s)), 9)
@@ -64,8 +67,8 @@ def test_bad_input_raises(kwargs, message):
 
 
 def test_region_scores_use_every_detection_inside_not_only_assigned(rng):
-    # Image 0: boxes 0 and 1 fit one window together; box 2 is inside that window too
-    # but was taken... the batch scores must equal informative_score on all inside boxes.
+    # A window often holds detections assigned to an earlier candidate too: the batch
+    # scores must equal informative_score over *every* detection inside the window.
     boxes, sizes, regions, conf, labels = [], [], [], [], []
     offsets = [0]
     for i in range(30):

@@ -44,9 +44,7 @@ def test_objects_shared_between_scales_count_once():
 
 
 def test_already_labelled_cost_nothing_and_ties_keep_generation_order():
-    sel = select_lazy(
-        [[0.5, 0.5, 0.5]], lambda s, k: [["x"], ["y"], ["z"]][k], 1, labelled={"x"}
-    )
+    sel = select_lazy([[0.5, 0.5, 0.5]], lambda s, k: [["x"], ["y"], ["z"]][k], 1, labelled={"x"})
     assert sel.picks == [(0, 0), (0, 1)] and sel.spent == 1
 
 
@@ -71,9 +69,7 @@ def pools(draw):
     n_scales = draw(st.integers(1, 4))
     objects = st.lists(st.integers(0, 12), max_size=5)
     score = st.integers(0, 5).map(lambda v: v / 5)  # coarse scores: many ties
-    per_scale = [
-        draw(st.lists(st.tuples(score, objects), max_size=7)) for _ in range(n_scales)
-    ]
+    per_scale = [draw(st.lists(st.tuples(score, objects), max_size=7)) for _ in range(n_scales)]
     return per_scale, draw(st.integers(0, 15))
 
 

@@ -20,7 +20,19 @@ from .. import __version__
 from ..errors import MuralError
 
 # Sub-command modules, in the order ``mural --help`` lists them.
-COMMANDS: list[str] = ["mural.cli.validate", "mural.cli.convert", "mural.cli.synth"]
+COMMANDS: list[str] = [
+    "mural.cli.validate",
+    "mural.cli.convert",
+    "mural.cli.synth",
+    "mural.cli.evaluate",
+    "mural.cli.show_samples",
+    "mural.cli.run",
+    "mural.cli.demo",
+    "mural.cli.report",
+    "mural.cli.select",
+    "mural.cli.export",
+    "mural.cli.import_",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,9 +27,7 @@ def register(sub: Any) -> None:
         "Cityscapes root holding gtFine/ and leftImg8bit/",
     )
     p.add_argument("--out", metavar="DIR", required=True, help="output folder for the JSON files")
-    p.add_argument(
-        "--drop-difficult", action="store_true", help="voc: drop boxes marked difficult"
-    )
+    p.add_argument("--drop-difficult", action="store_true", help="voc: drop boxes marked difficult")
     p.add_argument(
         "--groups-as-crowd",
         action="store_true",

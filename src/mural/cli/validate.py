@@ -33,9 +33,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..data.coco import CocoDataset, validate_coco
 
-    problems = validate_coco(
-        args.annotations, args.images, check_images=not args.no_image_check
-    )
+    problems = validate_coco(args.annotations, args.images, check_images=not args.no_image_check)
     if problems:
         for p in problems:
             print(p)

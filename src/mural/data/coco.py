@@ -132,14 +132,12 @@ class _Checker:
         self.file = file
         self.problems: list[Problem] = []
 
-    def add(
-        self, entry: str, id_: object | None, field: str, message: str, fix: str = ""
-    ) -> None:
+    def add(self, entry: str, id_: object | None, field: str, message: str, fix: str = "") -> None:
         self.problems.append(Problem(self.file, id_, field, message, fix, entry))
 
     def entries(self, d: dict[str, Any], key: str) -> list[Any]:
         if key not in d:
-            self.add("", None, key, f"missing top-level key '{key}'", f"add \"{key}\": [...]")
+            self.add("", None, key, f"missing top-level key '{key}'", f'add "{key}": [...]')
             return []
         value = d[key]
         if not isinstance(value, list):
@@ -156,9 +154,7 @@ class _Checker:
             self.add(f"{plural}[{i}]", None, "id", "missing key", f"give every {kind} an id")
             return f"{plural}[{i}]", None
         if not _is_int(e["id"]):
-            self.add(
-                f"{plural}[{i}]", None, "id", f"must be an integer, got {e['id']!r}", ""
-            )
+            self.add(f"{plural}[{i}]", None, "id", f"must be an integer, got {e['id']!r}", "")
             return f"{plural}[{i}]", None
         return kind, e["id"]
 
@@ -173,10 +169,10 @@ class _Checker:
 
 def _check_dict(
     d: Any, file: str, image_root: Path | None, check_images: bool
-) -> tuple[list[Problem], dict[int, tuple[int, int]]]:
+) -> tuple[list[Problem], dict[object, tuple[int, int]]]:
     """All problems of a parsed COCO dict; also the declared (width, height) per image id."""
     c = _Checker(file)
-    sizes: dict[int, tuple[int, int]] = {}
+    sizes: dict[object, tuple[int, int]] = {}
     if not isinstance(d, dict):
         c.add("", None, "", f"top level must be a JSON object, got {type(d).__name__}")
         return c.problems, sizes
@@ -304,9 +300,7 @@ def _check_dict(
 def _check_bbox(
     c: _Checker, entry: str, aid: object, bbox: Any, size: tuple[int, int] | None
 ) -> None:
-    if not (
-        isinstance(bbox, (list, tuple)) and len(bbox) == 4 and all(_is_num(v) for v in bbox)
-    ):
+    if not (isinstance(bbox, (list, tuple)) and len(bbox) == 4 and all(_is_num(v) for v in bbox)):
         c.add(entry, aid, "bbox", f"must be 4 numbers [x, y, width, height], got {bbox!r}")
         return
     x, y, w, h = (float(v) for v in bbox)
@@ -633,8 +627,7 @@ class CocoDataset:
         missing = wanted - self._image_by_id.keys()
         if missing:
             raise DataError(
-                f"{self._name()}: subset asks for images that do not exist: "
-                f"{sorted(missing)[:10]}"
+                f"{self._name()}: subset asks for images that do not exist: {sorted(missing)[:10]}"
             )
         images = [im for im in self.images if im.id in wanted]
         anns = [a for a in self.annotations if a.image_id in wanted]

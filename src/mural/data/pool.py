@@ -455,7 +455,9 @@ class LabeledPool:
         """``(L,)`` labelled GT ann ids of the image, in the dataset's annotation order."""
         ids = self._gt_ids(int(image_id))
         have = self._labelled.get(int(image_id), set())
-        return ids[np.fromiter((a in have for a in ids.tolist()), dtype=bool, count=ids.shape[0])]
+        mask = np.fromiter((a in have for a in ids.tolist()), dtype=bool, count=ids.shape[0])
+        out: NDArray[np.int64] = ids[mask]
+        return out
 
     def labelled_boxes(self, image_id: int) -> NDArray[np.float64]:
         """``(L, 4)`` original-pixel boxes of the image's labelled objects (SPEC §6).

@@ -38,6 +38,7 @@ __all__ = [
     "dataset_mean_color",
     "describe",
     "load_rgb",
+    "scaled_crop",
 ]
 
 #: Images averaged by :func:`dataset_mean_color` (evenly spaced in file order).
@@ -109,8 +110,8 @@ def _fill(img: torch.Tensor, areas: NDArray[np.int64], mean: torch.Tensor) -> No
 
 
 def _to_tensor(img: Image.Image) -> torch.Tensor:
-    arr = np.asarray(img, dtype=np.uint8)
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).to(torch.float32).div_(255.0)
+    arr = np.array(img, dtype=np.uint8)  # a writable copy
+    return torch.from_numpy(arr).permute(2, 0, 1).to(torch.float32).div_(255.0)
 
 
 class TrainingSamples(torch.utils.data.Dataset):  # type: ignore[type-arg]
@@ -252,9 +253,9 @@ class TrainingSamples(torch.utils.data.Dataset):  # type: ignore[type-arg]
         cx1, cy1 = min(x1, ws), min(y1, hs)
         out = self._mean[:, None, None].expand(3, h, w).clone()
         if cx1 > x0 and cy1 > y0:
-            scaled = orig if (hs, ws) == (h, w) else orig.resize((ws, hs), Image.BILINEAR)
-            crop = _to_tensor(scaled.crop((x0, y0, cx1, cy1)))
-            out[:, : cy1 - y0, : cx1 - x0] = crop
+            out[:, : cy1 - y0, : cx1 - x0] = _to_tensor(
+                scaled_crop(orig, (hs, ws), (x0, y0, cx1, cy1))
+            )
         ignore = np.asarray(r.ignore, dtype=np.float64).reshape(-1, 4)
         _fill(out, _outward(ignore, w, h), self._mean)
         boxes = np.asarray(r.boxes, dtype=np.float64).reshape(-1, 4)
@@ -263,6 +264,26 @@ class TrainingSamples(torch.utils.data.Dataset):  # type: ignore[type-arg]
             boxes, labels, r.ann_ids, ignore, r.image_id, "region", r.scale_index, r.window
         )
         return out, target
+
+
+def scaled_crop(
+    img: Image.Image, scaled: tuple[int, int], box: tuple[int, int, int, int]
+) -> Image.Image:
+    """``img.resize((W_s, H_s), BILINEAR).crop(box)``, computing only the cropped pixels.
+
+    PIL's ``resize(size, box=...)`` samples the source at the same positions as the full
+    resize when the box is the crop mapped back with the full resize's ratio
+    ``(W / W_s, H / H_s)``, and clips its filter to the whole source image as the full
+    resize does, so the pixels are those of resize-then-crop (checked in the tests).
+    """
+    hs, ws = scaled
+    if (hs, ws) == (img.height, img.width):
+        return img.crop(box)
+    x0, y0, x1, y1 = box
+    rx, ry = img.width / ws, img.height / hs
+    return img.resize(
+        (x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=(x0 * rx, y0 * ry, x1 * rx, y1 * ry)
+    )
 
 
 def _hflip(img: torch.Tensor, target: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:

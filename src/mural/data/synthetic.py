@@ -312,15 +312,11 @@ def _check(
             f"synthetic: n_train={n_train}, n_val={n_val}: each split needs >= 1 image"
         )
     if not (2 <= num_classes <= len(CLASS_NAMES)):
-        raise ConfigError(
-            f"synthetic: num_classes={num_classes}: must be in 2..{len(CLASS_NAMES)}"
-        )
+        raise ConfigError(f"synthetic: num_classes={num_classes}: must be in 2..{len(CLASS_NAMES)}")
     if h < 16 or w < 16 or h > 4096 or w > 4096:
         raise ConfigError(f"synthetic: image size {h}x{w}: each side must be in 16..4096")
     if not (1 <= lo_n <= hi_n):
-        raise ConfigError(
-            f"synthetic: objects per image {lo_n}..{hi_n}: need 1 <= min <= max"
-        )
+        raise ConfigError(f"synthetic: objects per image {lo_n}..{hi_n}: need 1 <= min <= max")
     if not (2 <= lo_s <= hi_s <= min(h, w)):
         raise ConfigError(
             f"synthetic: object size {lo_s}..{hi_s} px: need 2 <= min <= max <= "
@@ -441,7 +437,13 @@ def make_synthetic(
     objects_per_image = (int(objects_per_image[0]), int(objects_per_image[1]))
     object_size = (int(object_size[0]), int(object_size[1]))
     _check(
-        n_train, n_val, image_size, objects_per_image, object_size, num_classes, tail_ratio,
+        n_train,
+        n_val,
+        image_size,
+        objects_per_image,
+        object_size,
+        num_classes,
+        tail_ratio,
         min_visible,
     )
     root = Path(out_dir)
@@ -461,8 +463,7 @@ def make_synthetic(
 
     p = class_frequencies(num_classes, tail_ratio)
     categories = [
-        {"id": k + 1, "name": CLASS_NAMES[k], "supercategory": "shape"}
-        for k in range(num_classes)
+        {"id": k + 1, "name": CLASS_NAMES[k], "supercategory": "shape"} for k in range(num_classes)
     ]
     params = {
         "seed": int(seed),
@@ -479,8 +480,16 @@ def make_synthetic(
     next_image, next_ann = 1, 1
     for name, n in (("train", n_train), ("val", n_val)):
         images, annotations, files = _split(
-            name, seed, n, next_image, next_ann, image_size, objects_per_image,
-            object_size, p, min_visible,
+            name,
+            seed,
+            n,
+            next_image,
+            next_ann,
+            image_size,
+            objects_per_image,
+            object_size,
+            p,
+            min_visible,
         )
         for file_name, data in files.items():
             atomic_write_bytes(images_dir / file_name, data)

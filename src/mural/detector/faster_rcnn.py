@@ -12,6 +12,11 @@
    foreground class (``multi_label=False``), so ``label == argmax(probs[:C])`` and
    ``score == probs[label]``; ``multi_label=True`` is torchvision's rule (one detection per
    class above the threshold).
+3. **RoIAlign scales from the padded batch.** torchvision's ``MultiScaleRoIAlign`` infers
+   each level's stride once, from the *first* batch's largest unpadded image, and caches
+   it; for small images (and for a model whose first batch differed, e.g. after loading)
+   that rounds to the wrong power of two. :class:`PaddedRoIAlign` recomputes it for every
+   batch from the padded size (a multiple of 32), which is what the backbone really saw.
 """
 
 from __future__ import annotations
@@ -29,6 +34,12 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.roi_heads import RoIHeads
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import boxes as box_ops
+from torchvision.ops.poolers import (
+    MultiScaleRoIAlign,
+    _filter_input,
+    _multiscale_roi_align,
+    _setup_scales,
+)
 
 from ..core.geometry import scaled_size
 from ..detections import Detections, ScaleDetections
@@ -42,7 +53,9 @@ from .images import MultiScaleImages, list_collate
 if TYPE_CHECKING:
     from ..data.coco import CocoDataset
 
-__all__ = ["FasterRCNNDetector", "NoResizeTransform", "ProbRoIHeads"]
+__all__ = ["FasterRCNNDetector", "NoResizeTransform", "PaddedRoIAlign", "ProbRoIHeads"]
+
+SIZE_DIVISIBLE = 32  # GeneralizedRCNNTransform pads batches to a multiple of this
 
 
 class NoResizeTransform(GeneralizedRCNNTransform):
@@ -52,6 +65,25 @@ class NoResizeTransform(GeneralizedRCNNTransform):
         self, image: Tensor, target: dict[str, Tensor] | None = None
     ) -> tuple[Tensor, dict[str, Tensor] | None]:
         return image, target
+
+
+class PaddedRoIAlign(MultiScaleRoIAlign):
+    """``MultiScaleRoIAlign`` whose level scales come from each batch's padded size."""
+
+    def forward(  # type: ignore[override]
+        self, x: dict[str, Tensor], boxes: list[Tensor], image_shapes: list[tuple[int, int]]
+    ) -> Tensor:
+        feats = _filter_input(x, self.featmap_names)
+        d = SIZE_DIVISIBLE
+        h = max(int(s[0]) for s in image_shapes)
+        w = max(int(s[1]) for s in image_shapes)
+        padded = [((h + d - 1) // d * d, (w + d - 1) // d * d)]
+        self.scales, self.map_levels = _setup_scales(
+            feats, padded, self.canonical_scale, self.canonical_level
+        )
+        return _multiscale_roi_align(
+            feats, boxes, self.output_size, self.sampling_ratio, self.scales, self.map_levels
+        )
 
 
 class ProbRoIHeads(RoIHeads):
@@ -212,8 +244,13 @@ class FasterRCNNDetector(Detector):
             box_nms_thresh=c["nms_thresh"],
         )
         model.transform = NoResizeTransform(
-            c["min_size"], c["max_size"], c["image_mean"], c["image_std"]
+            c["min_size"],
+            c["max_size"],
+            c["image_mean"],
+            c["image_std"],
+            size_divisible=SIZE_DIVISIBLE,
         )
+        model.roi_heads.box_roi_pool.__class__ = PaddedRoIAlign
         model.roi_heads.__class__ = ProbRoIHeads
         model.roi_heads.multi_label = c["multi_label"]  # type: ignore[assignment]
         return model

@@ -6,7 +6,9 @@ SGD (momentum 0.9, weight decay 1e-4), linear warm-up over the first
 (default ``16/26, 22/26``: torchvision's 26-epoch schedule, scaled), AMP on CUDA only.
 
 Reproducibility: the sample order of epoch ``e`` comes from ``DistributedSampler(seed)``
-with ``set_epoch(e)`` (a plain seeded permutation with one process); the global torch RNG
+with ``set_epoch(e)`` (a plain seeded permutation with one process), the dataset's own
+``set_epoch(e)`` is called when it has one (workers are not persistent, so they see it),
+and the global torch RNG
 that torchvision's proposal sampling uses is forked and seeded with ``seed + e`` for the
 epoch, so a run resumed from the checkpoint of epoch ``e - 1`` repeats a straight run.
 
@@ -123,7 +125,6 @@ def train(
         collate_fn=_collate,
         pin_memory=device.type == "cuda",
         generator=torch.Generator().manual_seed(seed),
-        persistent_workers=workers > 0,
     )
     iters = len(loader) if max_iters is None else min(len(loader), max_iters)
     warm = min(1000, iters - 1) if warmup_iters is None else int(warmup_iters)
@@ -169,6 +170,8 @@ def train(
     net.train()
     for epoch in range(start, epochs):
         sampler.set_epoch(epoch)
+        if hasattr(dataset, "set_epoch"):  # TrainingSamples: per-epoch flip draws
+            dataset.set_epoch(epoch)
         t0 = time.perf_counter()
         total, n_img, cur_lr = 0.0, 0, lr
         bar = None

@@ -20,6 +20,7 @@ Layout of the export folder::
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -59,6 +60,9 @@ def render_crop(
 ) -> np.ndarray:
     """The region's crop: ``(H, W, 3)`` uint8, ``(H, W)`` the original image's size.
 
+    The pixels are :func:`mural.data.samples.scaled_crop`'s (what the training sample
+    shows); without torch, PIL's resize-then-crop (within one grey level of it).
+
     Args:
         image: the original image (a PIL image, RGB).
         scale: ``(min_size, max_size)``.
@@ -77,8 +81,16 @@ def render_crop(
     out[:] = fill
     cx1, cy1 = min(x1, ws), min(y1, hs)
     if cx1 > x0 and cy1 > y0:
-        scaled = image if (hs, ws) == (h, w) else image.resize((ws, hs), Image.BILINEAR)
-        out[: cy1 - y0, : cx1 - x0] = np.asarray(scaled.crop((x0, y0, cx1, cy1)), np.uint8)
+        try:  # the training samples' own resampling, so the pixels are the same
+            from ..data.samples import scaled_crop
+        except ImportError:  # pragma: no cover - torch missing
+
+            def scaled_crop(img: Any, size: tuple[int, int], box: tuple[int, ...]) -> Any:
+                same = size == (img.height, img.width)
+                return (img if same else img.resize(size[::-1], Image.BILINEAR)).crop(box)
+
+        part = scaled_crop(image, (hs, ws), (x0, y0, cx1, cy1))
+        out[: cy1 - y0, : cx1 - x0] = np.asarray(part, np.uint8)
     return out
 
 
@@ -135,7 +147,10 @@ def _write_label_studio(
                     "original_width": w,
                     "original_height": h,
                     "image_rotation": 0,
-                    "value": {**_ls_box(p["box"], w, h), "rectanglelabels": [names[p["category_id"]]]},
+                    "value": {
+                        **_ls_box(p["box"], w, h),
+                        "rectanglelabels": [names[p["category_id"]]],
+                    },
                     "score": p["score"],
                 }
             )
@@ -200,9 +215,7 @@ def _write_cvat(out: Path, tasks: list[dict[str, Any]], names: dict[int, str]) -
     atomic_write_text(out / "cvat" / "annotations.xml", "\n".join(lines) + "\n")
 
 
-def _write_coco(
-    out: Path, tasks: list[dict[str, Any]], categories: list[dict[str, Any]]
-) -> None:
+def _write_coco(out: Path, tasks: list[dict[str, Any]], categories: list[dict[str, Any]]) -> None:
     images, anns = [], []
     for k, t in enumerate(tasks):
         h, w = t["crop_size"]
@@ -300,8 +313,6 @@ def export_tasks(
         img = load_rgb(dataset.image_path(iid), (info.height, info.width))
         crop = render_crop(img, r["scale"], r["window"], mc)
         rel = f"crops/{r['task_id']}.png"
-        import io
-
         buf = io.BytesIO()
         Image.fromarray(crop).save(buf, format="PNG")
         atomic_write_bytes(out / rel, buf.getvalue())

@@ -206,4 +206,3 @@ def load_predictions(
             )
         )
     return out
-

@@ -12,7 +12,9 @@ Cost of a region (what it spends of the budget ``B``):
 - ``"estimated from predictions"``: no ground truth: the predicted objects the region
   holds, i.e. detections above the score threshold, more than ``visible_threshold``
   inside the window (scaled pixels) and not already known (IoU >= 0.5 with a labelled
-  box, SPEC §6). The same object predicted at several scales counts once: detections of
+  box, SPEC §6, or lying fully inside a region already labelled: the annotator saw it
+  and drew it, marked it ignore, or judged it background -- so a false positive is not
+  selected again). The same object predicted at several scales counts once: detections of
   one image are grouped across scales (same class, IoU >= 0.5 in original pixels).
 """
 
@@ -77,9 +79,7 @@ class _ImageDets:
     above: np.ndarray  # (M,) bool: above threshold
 
 
-def _group_across_scales(
-    per_scale: list[_ImageDets], factors: list[float]
-) -> list[np.ndarray]:
+def _group_across_scales(per_scale: list[_ImageDets], factors: list[float]) -> list[np.ndarray]:
     """Per scale, an object id for each kept detection (-1 for the others).
 
     Detections of later scales join the best-overlapping group of an earlier scale with
@@ -116,6 +116,26 @@ def _group_across_scales(
                 taken.add(gid)
                 ids[k] = gid
         out.append(ids)
+    return out
+
+
+def _inside_labelled_regions(lp: LabeledPool, image_id: int, boxes: np.ndarray) -> np.ndarray:
+    """``(M,)`` bool: boxes (original pixels) lying fully inside a region of the image that
+    a human already labelled (everything there was seen: drawn, ignored, or background)."""
+    out = np.zeros(boxes.shape[0], dtype=bool)
+    info = lp.dataset.image(image_id)
+    for r in lp.regions:
+        if r.image_id != image_id:
+            continue
+        f = scale_factor((info.height, info.width), r.scale)
+        x0, y0, x1, y1 = region_to_original(r.window, f)
+        eps = 1e-6
+        out |= (
+            (boxes[:, 0] >= x0 - eps)
+            & (boxes[:, 1] >= y0 - eps)
+            & (boxes[:, 2] <= x1 + eps)
+            & (boxes[:, 3] <= y1 + eps)
+        )
     return out
 
 
@@ -205,6 +225,8 @@ def select_from_predictions(
             lab = lp.labelled_boxes(iid)
             if lab.shape[0] and boxes.shape[0]:
                 known = known_detections(boxes, lab * f, known_iou)
+            if not use_gt and boxes.shape[0]:
+                known |= _inside_labelled_regions(lp, iid, boxes / f)
             row.append(_ImageDets(boxes, scores, labels, above & ~known, above))
             frow.append(f)
         dets.append(row)

@@ -61,9 +61,11 @@ def pairwise_iou_rows(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray
     iw = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0.0, None)
     ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0.0, None)
     inter = iw * ih
-    union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (
-        b[:, 3] - b[:, 1]
-    ) - inter
+    union = (
+        (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+        + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+        - inter
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         out: NDArray[np.float64] = np.where(union > 0, inter / union, 0.0)
     return out
@@ -244,3 +246,64 @@ def image_reduce(
     else:  # pragma: no cover - options are validated
         raise ValueError(reduce)
     return out
+
+
+def take_boxes(
+    result: SelectionResult,
+    ctx: SelectionContext,
+    fd: FilteredDetections,
+    order: Sequence[int] | NDArray[np.int64],
+    query_scores: NDArray[np.float64],
+    iou_match: float = 0.5,
+) -> SelectionResult:
+    """Fine-grained budget loop (SPEC §7): query detections (rows of ``fd``) in ``order``.
+
+    Each query costs 1 and labels the best-matching (highest IoU, ties: annotation order)
+    GT object of its image that is not labelled yet (nor by an earlier query) with IoU
+    ``>= iou_match``, if any. Stops once ``cost >= budget`` or the detections run out.
+    """
+    from .base import BoxPick
+
+    if ctx.budget <= 0:
+        return result
+    cats = CategoryLookup(ctx.dataset)
+    boxes_o = fd.boxes_original()
+    img_of = fd.image_of
+    gt: dict[int, tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.bool_]]] = {}
+    for r in order:
+        r = int(r)
+        iid = int(fd.image_ids[img_of[r]])
+        if iid not in gt:
+            ids = np.asarray(ctx.dataset.ann_ids(iid), dtype=np.int64)
+            bx = np.asarray(ctx.dataset.boxes_xyxy(iid), dtype=np.float64).reshape(-1, 4)
+            free = np.array([not ctx.pool.is_labelled(iid, int(a)) for a in ids], dtype=bool)
+            gt[iid] = (ids, bx, free)
+        ids, bx, free = gt[iid]
+        det = boxes_o[r]
+        ann: int | None = None
+        best_iou = 0.0
+        if ids.shape[0]:
+            iou = pairwise_iou_rows(np.broadcast_to(det, bx.shape), bx)
+            iou = np.where(free, iou, -1.0)
+            k = int(np.argmax(iou))
+            best_iou = float(max(iou[k], 0.0))
+            if iou[k] >= iou_match:
+                ann = int(ids[k])
+                free[k] = False
+        result.items.append(
+            BoxPick(
+                image_id=iid,
+                ann_id=ann,
+                box=(float(det[0]), float(det[1]), float(det[2]), float(det[3])),
+                score=float(query_scores[r]),
+                label=int(fd.labels[r]),
+                confidence=float(fd.scores[r]),
+                iou=best_iou,
+                category=None if ann is None else cats((iid, ann)),
+            )
+        )
+        result.cost += 1
+        result.spent += ann is not None
+        if result.cost >= ctx.budget:
+            break
+    return result

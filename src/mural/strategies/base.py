@@ -106,8 +106,10 @@ def opt_float(
             raise ValueError(v)
         return x
 
-    rng = f" in [{lo}, {hi}]" if lo is not None and hi is not None else (
-        f" >= {lo}" if lo is not None else ""
+    rng = (
+        f" in [{lo}, {hi}]"
+        if lo is not None and hi is not None
+        else (f" >= {lo}" if lo is not None else "")
     )
     return Option(default, parse, f"a number{rng}" + (" or null" if optional else ""))
 
@@ -465,8 +467,7 @@ class Strategy(ABC):
                 self.options[key] = spec.parse(value)
             except (TypeError, ValueError):
                 raise ConfigError(
-                    f"strategy {self.name!r}: option {key!r} must be {spec.accepts}, "
-                    f"got {value!r}"
+                    f"strategy {self.name!r}: option {key!r} must be {spec.accepts}, got {value!r}"
                 ) from None
 
     @property

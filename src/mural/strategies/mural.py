@@ -12,7 +12,7 @@ scales. Only popped regions are annotated (lazily, through ``pool.region_objects
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from ..core.scores import REDUCTIONS
 from ..errors import ConfigError
 from ._common import CategoryLookup, FilteredDetections, filter_detections
 from .base import (
+    Option,
     RegionPick,
     SelectionContext,
     SelectionResult,
@@ -49,7 +50,7 @@ class MuralStrategy(Strategy):
     """
 
     granularity = "region"
-    OPTIONS = {
+    OPTIONS: ClassVar[dict[str, Option]] = {
         "reduce": opt_choice("mean", REDUCTIONS),
         "category_weighting": opt_bool(True),
         "scale_aware": opt_bool(True),

@@ -8,8 +8,10 @@ Learning for Object Detection", §5.2.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ._common import take_images
-from .base import SelectionContext, SelectionResult, Strategy, register_strategy
+from .base import Option, SelectionContext, SelectionResult, Strategy, register_strategy
 
 __all__ = ["RandomImages"]
 
@@ -20,7 +22,7 @@ class RandomImages(Strategy):
 
     granularity = "image"
     needs_detections = False
-    OPTIONS = {}
+    OPTIONS: ClassVar[dict[str, Option]] = {}
 
     def _select(self, ctx: SelectionContext) -> SelectionResult:
         du = ctx.pool.unlabelled_images()

@@ -14,11 +14,14 @@ order; ``1.0`` ranks them first instead).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from ._common import filter_detections, image_reduce, take_images
 from .base import (
     DETECTION_OPTIONS,
+    Option,
     SelectionContext,
     SelectionResult,
     Strategy,
@@ -36,7 +39,7 @@ class UncertaintyImages(Strategy):
     ``scale_index``, ``score_threshold``)."""
 
     granularity = "image"
-    OPTIONS = {
+    OPTIONS: ClassVar[dict[str, Option]] = {
         **DETECTION_OPTIONS,
         "reduce": opt_choice("mean", ("mean", "max", "random")),
         "empty_score": opt_float(0.0, 0.0, 1.0),

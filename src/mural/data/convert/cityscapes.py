@@ -68,8 +68,10 @@ def convert_cityscapes(
         split = split_dir.name
         imgs: list[_Image] = []
         for jp in sorted(split_dir.glob("*/*_polygons.json")):
-            stem = jp.name[: -len(_POLYGONS_SUFFIX)] if jp.name.endswith(_POLYGONS_SUFFIX) else (
-                jp.name[: -len("_polygons.json")]
+            stem = (
+                jp.name[: -len(_POLYGONS_SUFFIX)]
+                if jp.name.endswith(_POLYGONS_SUFFIX)
+                else (jp.name[: -len("_polygons.json")])
             )
             img_path = root / "leftImg8bit" / split / jp.parent.name / f"{stem}_leftImg8bit.png"
             if not img_path.is_file():

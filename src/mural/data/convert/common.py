@@ -27,7 +27,7 @@ from ..coco import Annotation, Category, CocoDataset, ImageInfo
 __all__ = ["IMAGE_EXTENSIONS", "ConversionResult", "ConversionWarning", "image_size"]
 
 #: Canonical split order in outputs and summaries.
-SPLIT_ORDER = ("train", "val", "test", "trainval", "all")
+SPLIT_ORDER = ("train", "trainval", "val", "test", "all")
 #: A clip that moves a box edge by more than this (pixels) is reported.
 CLIP_REPORT_PX = 0.01
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -60,9 +60,7 @@ class ConversionResult(dict[str, CocoDataset]):
         lines = []
         for split, ds in self.items():
             per_class = Counter(
-                ds.class_names[ds.label_of(a.category_id)]
-                for a in ds.annotations
-                if not a.iscrowd
+                ds.class_names[ds.label_of(a.category_id)] for a in ds.annotations if not a.iscrowd
             )
             n_crowd = sum(a.iscrowd for a in ds.annotations)
             classes = ", ".join(f"{name} {per_class[name]}" for name in ds.class_names)
@@ -155,9 +153,7 @@ class _Collector:
             lines = self.problems[:20]
             if n > 20:
                 lines.append(f"... and {n - 20} more")
-            raise DataError(
-                f"{src}: {n} problem(s) converting {fmt} dataset\n" + "\n".join(lines)
-            )
+            raise DataError(f"{src}: {n} problem(s) converting {fmt} dataset\n" + "\n".join(lines))
 
 
 def _fmt(coords: tuple[float, float, float, float]) -> str:
@@ -175,7 +171,9 @@ def _finish(
     fmt: str,
 ) -> ConversionResult:
     """Number images/annotations, build one dataset per split, optionally save them."""
-    cat_ids = list(category_ids) if category_ids is not None else list(range(1, len(class_names) + 1))
+    cat_ids = (
+        list(category_ids) if category_ids is not None else list(range(1, len(class_names) + 1))
+    )
     sups = list(supercategories) if supercategories is not None else [""] * len(class_names)
     categories = [Category(c, n, s) for c, n, s in zip(cat_ids, class_names, sups, strict=True)]
 
@@ -225,5 +223,3 @@ def _finish(
             stacklevel=3,
         )
     return result
-
-

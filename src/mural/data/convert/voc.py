@@ -127,7 +127,9 @@ def convert_voc(
             name = _text(obj, "name")
             bnd = obj.find("bndbox")
             try:
-                coords = tuple(float(_text(bnd, t) or "nan") for t in ("xmin", "ymin", "xmax", "ymax"))
+                coords = tuple(
+                    float(_text(bnd, t) or "nan") for t in ("xmin", "ymin", "xmax", "ymax")
+                )
             except ValueError:
                 coords = (float("nan"),) * 4
             if not name or bnd is None or any(c != c for c in coords):

@@ -60,9 +60,7 @@ def read_yolo_names(yaml_path: Path) -> list[str]:
     return names
 
 
-def _parse_label_file(
-    col: _Collector, path: Path, rel: str, img: _Image, num_classes: int
-) -> None:
+def _parse_label_file(col: _Collector, path: Path, rel: str, img: _Image, num_classes: int) -> None:
     W, H = img.width, img.height
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         tok = line.split()
@@ -150,7 +148,9 @@ def convert_yolo(
                 used_labels.add(label)
                 _parse_label_file(col, label, label.relative_to(root).as_posix(), img, len(names))
             imgs.append(img)
-        orphans = sorted(set(labels_dir.rglob("*.txt")) - used_labels) if labels_dir.is_dir() else []
+        orphans = (
+            sorted(set(labels_dir.rglob("*.txt")) - used_labels) if labels_dir.is_dir() else []
+        )
         if orphans:
             result.warnings.append(
                 f"{labels_dir}: {len(orphans)} label file(s) without an image were left out "

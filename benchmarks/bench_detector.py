@@ -1,0 +1,177 @@
+"""Detector throughput (ours vs a plain torchvision loop) and a small mAP sanity run.
+
+    .venv/bin/python benchmarks/bench_detector.py [--backbone resnet18_fpn] [--minutes 3]
+
+Both sides use the same network (the same backbone builder, seeded), the same images (a
+synthetic set from ``mural.data.synthetic.make_synthetic``) and run in the same process:
+
+- training images/s: ``FasterRCNNDetector.fit`` vs a bare SGD loop over torchvision's
+  ``FasterRCNN`` with its own transform (``min_size = max_size = image size``);
+- multi-scale inference images/s: ``predict`` at three scales vs a loop that decodes each
+  image and calls the model once per scale, setting ``transform.min_size/max_size``.
+
+Each side gets a warm-up, then ``--rounds`` alternating timed rounds; medians are printed.
+Then (``--minutes`` > 0) trains a detector from random init for that long and prints its
+COCO mAP on the validation split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from mural.data.coco import CocoDataset
+from mural.data.synthetic import make_synthetic
+from mural.detector import build_detector
+from mural.evaluation import evaluate_coco
+
+SCALES = [(96, 128), (128, 128), (192, 256)]
+
+
+class FullImages(torch.utils.data.Dataset):  # type: ignore[type-arg]
+    """Full images in the TrainingSamples format (labels 1..C)."""
+
+    def __init__(self, ds: CocoDataset) -> None:
+        self.ds, self.ids = ds, ds.image_ids()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, Any]]:
+        image_id = self.ids[i]
+        with Image.open(self.ds.image_path(image_id)) as im:
+            arr = np.asarray(im.convert("RGB"))
+        img = torch.from_numpy(arr.copy()).permute(2, 0, 1).float() / 255
+        return img, {
+            "boxes": torch.as_tensor(self.ds.boxes_xyxy(image_id), dtype=torch.float32).reshape(
+                -1, 4
+            ),
+            "labels": torch.as_tensor(self.ds.labels(image_id) + 1, dtype=torch.int64),
+            "image_id": image_id,
+        }
+
+
+def plain_model(det: Any, size: int) -> torch.nn.Module:
+    """torchvision's FasterRCNN with the same weights and its own resize transform."""
+    import copy
+
+    from torchvision.models.detection.transform import GeneralizedRCNNTransform
+
+    m = copy.deepcopy(det.model)
+    c = det.config
+    m.transform = GeneralizedRCNNTransform(size, size, c["image_mean"], c["image_std"])
+    from torchvision.models.detection.roi_heads import RoIHeads
+    from torchvision.ops.poolers import MultiScaleRoIAlign
+
+    m.roi_heads.__class__ = RoIHeads
+    m.roi_heads.box_roi_pool.__class__ = MultiScaleRoIAlign
+    return m
+
+
+def bench_train(det: Any, data: Any, iters: int, bs: int) -> tuple[float, float]:
+    t = time.perf_counter()
+    det.fit(data, epochs=1, batch_size=bs, lr=0.005, progress=False, max_iters=iters)
+    ours = iters * bs / (time.perf_counter() - t)
+    model = plain_model(det, 128)
+    model.train()
+    opt = torch.optim.SGD(
+        [p for p in model.parameters() if p.requires_grad], lr=0.005, momentum=0.9,
+        weight_decay=1e-4,
+    )  # fmt: skip
+    loader = torch.utils.data.DataLoader(
+        data, batch_size=bs, shuffle=True, collate_fn=lambda b: tuple(zip(*b, strict=True))
+    )
+    t = time.perf_counter()
+    for i, (imgs, tgts) in enumerate(loader):
+        if i >= iters:
+            break
+        tg = [{"boxes": x["boxes"], "labels": x["labels"]} for x in tgts]
+        loss = sum(model(list(imgs), tg).values())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    plain = iters * bs / (time.perf_counter() - t)
+    return ours, plain
+
+
+@torch.inference_mode()
+def bench_predict(det: Any, ds: CocoDataset, n: int) -> tuple[float, float]:
+    ids = ds.image_ids()[:n]
+    t = time.perf_counter()
+    det.predict(ds, ids, SCALES, batch_size=4, score_threshold=0.05)
+    ours = n / (time.perf_counter() - t)
+    model = plain_model(det, 128).eval()
+    t = time.perf_counter()
+    for i in ids:
+        with Image.open(ds.image_path(i)) as im:
+            arr = np.asarray(im.convert("RGB"))
+        img = torch.from_numpy(arr.copy()).permute(2, 0, 1).float() / 255
+        for lo, hi in SCALES:
+            model.transform.min_size, model.transform.max_size = (lo,), hi
+            model([img])
+    plain = n / (time.perf_counter() - t)
+    return ours, plain
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--backbone", default="resnet18_fpn")
+    ap.add_argument("--iters", type=int, default=10)
+    ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--images", type=int, default=24)
+    ap.add_argument("--minutes", type=float, default=3.0)
+    ap.add_argument("--rounds", type=int, default=3, help="timed rounds (median reported)")
+    ap.add_argument("--workdir", default=None)
+    a = ap.parse_args()
+    work = Path(a.workdir or tempfile.mkdtemp(prefix="mural-bench-"))
+    paths = make_synthetic(
+        work / "synth", seed=0, n_train=200, n_val=50, image_size=(128, 128),
+        objects_per_image=(1, 4), object_size=(16, 48), num_classes=2, tail_ratio=1.0,
+        overwrite=True,
+    )  # fmt: skip
+    train = CocoDataset.load(paths["train"], paths["images"])
+    val = CocoDataset.load(paths["val"], paths["images"])
+    cfg = {"backbone": a.backbone, "min_size": 128, "max_size": 128, "device": "cpu"}
+    print(f"torch threads: {torch.get_num_threads()}, backbone {a.backbone}, 128x128 images")
+    det = build_detector("faster_rcnn", train.num_classes, seed=0, **cfg)
+    bench_train(det, FullImages(train), 2, a.batch_size)  # warm-up, both sides
+    runs = [bench_train(det, FullImages(train), a.iters, a.batch_size) for _ in range(a.rounds)]
+    ours, plain = (float(np.median(v)) for v in zip(*runs, strict=True))
+    print(f"train   images/s: ours {ours:.2f}  plain {plain:.2f}  ratio {ours / plain:.2f}x")
+    bench_predict(det, val, 4)
+    runs = [bench_predict(det, val, a.images) for _ in range(a.rounds)]
+    ours, plain = (float(np.median(v)) for v in zip(*runs, strict=True))
+    print(
+        f"predict images/s (3 scales): ours {ours:.2f}  plain {plain:.2f}  "
+        f"ratio {ours / plain:.2f}x"
+    )
+    if a.minutes > 0:
+        data = FullImages(train)
+        iters_per_epoch = (len(data) + a.batch_size - 1) // a.batch_size
+        probe = build_detector("faster_rcnn", train.num_classes, seed=0, **cfg)
+        t0 = time.perf_counter()
+        probe.fit(data, epochs=1, batch_size=a.batch_size, progress=False, max_iters=3)
+        per_iter = (time.perf_counter() - t0) / 3
+        epochs = max(2, round(a.minutes * 60 / (per_iter * iters_per_epoch)))
+        det = build_detector("faster_rcnn", train.num_classes, seed=0, **cfg)
+        t0 = time.perf_counter()
+        det.fit(data, epochs=epochs, batch_size=a.batch_size, lr=0.02, progress=False)
+        took = time.perf_counter() - t0
+        m = evaluate_coco(val, det.predict(val, scales=[(128, 128)], batch_size=4))
+        print(
+            f"mAP after {epochs} epochs x {iters_per_epoch} it ({took / 60:.1f} min, random "
+            f"init, {len(data)} train / {len(val)} val images): AP {m['AP']:.3f}  "
+            f"AP50 {m['AP50']:.3f}"
+        )
+        print({k: round(v, 3) for k, v in m.items() if k.startswith("AP/")})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""``mural import``: human annotations of exported regions into the labelled pool."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "import",
+        help="merge annotations from Label Studio / CVAT / COCO into the labelled pool",
+        description=(
+            "Read a tool's export (Label Studio JSON, CVAT for images 1.1 XML, COCO), map "
+            "the boxes back to their regions, validate everything, then merge into the pool "
+            "folder. Nothing is written when any problem is found; importing twice changes "
+            "nothing."
+        ),
+    )
+    p.add_argument("annotations", metavar="FILE", help="the annotation tool's export")
+    p.add_argument("--tasks", required=True, metavar="DIR", help="export folder (manifest.json)")
+    p.add_argument("--pool", required=True, metavar="DIR", help="pool folder (created if absent)")
+    p.add_argument(
+        "--format",
+        default="auto",
+        choices=["auto", "label-studio", "cvat", "coco"],
+    )
+    p.add_argument("--dataset", default=None, metavar="COCO.json", help="default: as exported")
+    p.add_argument("--images", default=None, metavar="DIR", help="image folder")
+    p.add_argument("--cycle", type=int, default=None, help="cycle to record (default: selection's)")
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=1.0,
+        help="how far (crop pixels) a box may pass the crop's edge (default 1.0)",
+    )
+    p.add_argument("--no-gt-match", action="store_true", help="never link boxes to ground truth")
+    p.add_argument(
+        "--skip-empty",
+        action="store_true",
+        help="a task with no box is not annotated yet (default: a region with no objects)",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..data.coco import CocoDataset
+    from ..human.importer import import_annotations
+
+    ds = CocoDataset.load(args.dataset, args.images, check_images=False) if args.dataset else None
+    rep = import_annotations(
+        args.annotations,
+        args.tasks,
+        args.pool,
+        dataset=ds,
+        fmt=args.format,
+        cycle=args.cycle,
+        tolerance=args.tolerance,
+        match_gt=not args.no_gt_match,
+        skip_empty=args.skip_empty,
+    )
+    print(format_report(rep))
+    return 0
+
+
+def format_report(rep: dict[str, Any]) -> str:
+    lines = [
+        f"{rep['annotations']} ({rep['format']}): {rep['added']} regions added, "
+        f"{rep['skipped']} already imported, {len(rep['pending'])} not annotated yet"
+    ]
+    for t in rep["tasks"]:
+        lines.append(
+            f"  {t['task_id']}: {t['status']}: estimated {t['estimated_cost']}, "
+            f"actual {t['boxes']} objects"
+            + (f", {t['ignore']} ignore areas" if t["ignore"] else "")
+        )
+    if rep["added"]:
+        lines.append(
+            f"cost ({rep['cost']}): estimated {rep['estimated']} objects, "
+            f"actual {rep['actual']} objects labelled"
+        )
+    lines.append(f"pool {rep['pool']}: " + ("updated" if rep["changed"] else "unchanged"))
+    return "\n".join(lines)

@@ -1,0 +1,144 @@
+"""``mural select``: MuRAL region selection from any detector's COCO results files."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "select",
+        help="select regions to annotate from a detector's predictions (bring your own)",
+        description=(
+            "Run MuRAL's selection (region candidates, informative scores, scale-aware "
+            "selection) on COCO results files of any detector, one per scale, and write "
+            "OUT/selection.json. Repeat --predictions/--scale(/--coords) once per scale."
+        ),
+    )
+    p.add_argument("--dataset", required=True, metavar="COCO.json", help="COCO JSON of the images")
+    p.add_argument(
+        "--images", metavar="DIR", default=None, help="image folder (default: beside the JSON)"
+    )
+    p.add_argument(
+        "--predictions",
+        action="append",
+        required=True,
+        metavar="RESULTS.json",
+        help="COCO results file of one scale ([{image_id, category_id, bbox, score}])",
+    )
+    p.add_argument(
+        "--scale",
+        action="append",
+        required=True,
+        metavar="MIN,MAX",
+        help="the scale of the matching --predictions, e.g. 480,512",
+    )
+    p.add_argument(
+        "--coords",
+        action="append",
+        choices=["original", "scaled"],
+        default=None,
+        help="pixels of the matching --predictions (default original; give once for all)",
+    )
+    p.add_argument(
+        "--pool",
+        metavar="DIR",
+        default=None,
+        help="labelled pool folder (default: nothing labelled)",
+    )
+    p.add_argument("--budget", type=float, required=True, help="budget B in objects")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for selection.json")
+    p.add_argument("--score-threshold", type=float, default=0.5)
+    p.add_argument("--visible-threshold", type=float, default=0.7)
+    p.add_argument("--reduce", choices=["mean", "max", "random"], default="mean")
+    p.add_argument("--no-class-weighting", action="store_true", help="Eq. 2 instead of Eq. 4")
+    p.add_argument("--no-scale-aware", action="store_true", help="union ablation")
+    p.add_argument(
+        "--cost",
+        choices=["auto", "predictions", "ground-truth"],
+        default="auto",
+        help="what a region costs (auto: ground truth when the images have some)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--export",
+        default=None,
+        metavar="FORMATS",
+        help="also export tasks (comma list of label-studio,cvat,coco) into OUT/tasks",
+    )
+    p.add_argument("--mean-color", default=None, metavar="R,G,B", help="crop padding colour")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..data.coco import CocoDataset
+    from ..data.pool import LabeledPool
+    from ..errors import ConfigError
+    from ..human.predictions import PredictionFile, load_predictions, parse_scale
+    from ..human.select import select_from_predictions
+    from ..io import atomic_write_json
+
+    n = len(args.predictions)
+    if len(args.scale) != n:
+        raise ConfigError(
+            f"give one --scale per --predictions ({n} files, {len(args.scale)} scales)"
+        )
+    coords = args.coords or ["original"]
+    if len(coords) == 1:
+        coords = coords * n
+    if len(coords) != n:
+        raise ConfigError(f"give --coords once (for all) or once per --predictions ({n})")
+    ds = CocoDataset.load(args.dataset, args.images, check_images=False)
+    files = [
+        PredictionFile(Path(f), parse_scale(s), c)
+        for f, s, c in zip(args.predictions, args.scale, coords, strict=True)
+    ]
+    dets = load_predictions(files, ds)
+    pool = LabeledPool.load(args.pool, ds) if args.pool else None
+    sel = select_from_predictions(
+        ds,
+        dets,
+        args.budget,
+        pool=pool,
+        score_threshold=args.score_threshold,
+        visible_threshold=args.visible_threshold,
+        reduce=args.reduce,
+        class_weighting=not args.no_class_weighting,
+        scale_aware=not args.no_scale_aware,
+        cost=args.cost,
+        seed=args.seed,
+    )
+    sel["pool"] = str(Path(args.pool).resolve()) if args.pool else None
+    sel["predictions"] = [
+        {"path": str(f.path.resolve()), "scale": list(f.scale), "coords": f.coords} for f in files
+    ]
+    out = Path(args.out)
+    atomic_write_json(out / "selection.json", sel)
+    print(_summary(sel))
+    print(f"wrote {out / 'selection.json'}")
+    if args.export:
+        from ..human.export import export_tasks
+
+        mc = None
+        if args.mean_color:
+            mc = [float(v) for v in args.mean_color.split(",")]
+        fm = [f.strip() for f in args.export.split(",") if f.strip()]
+        export_tasks(out / "selection.json", out / "tasks", formats=fm, dataset=ds, mean_color=mc)
+        print(f"exported {len(sel['regions'])} tasks to {out / 'tasks'}")
+    return 0
+
+
+def _summary(sel: dict[str, Any]) -> str:
+    lines = [
+        f"selected {len(sel['regions'])} regions, budget {sel['budget']:g}, "
+        f"spent {sel['spent']} objects (cost: {sel['cost']})"
+    ]
+    for r in sel["regions"]:
+        cost = f"cost {r['cost']}, " if "cost" in r else ""
+        lines.append(
+            f"  {r['task_id']}: image {r['image_id']} scale {tuple(r['scale'])} window "
+            f"{r['window']} score {r['score']:.4f} {cost}estimated cost {r['estimated_cost']}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,62 @@
+"""Selection strategies: MuRAL and the paper's baselines, registered by name.
+
+>>> from mural.strategies import build_strategy, list_strategies
+>>> list_strategies()
+['box_random', 'box_uncertainty', 'cald', 'ls_c', 'lt_c', 'mural', 'random', 'uncertainty', 'vaal']
+
+Importing this package does not import torch; VAAL and the model access import it when
+used. See ``docs/strategies.md`` for each strategy's choices.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import (  # noqa: F401  (modules register their strategies on import)
+    box_random,
+    box_uncertainty,
+    cald,
+    ls_c,
+    lt_c,
+    mural,
+    random_images,
+    uncertainty,
+    vaal,
+)
+from .base import (
+    DEFAULT_SCORE_THRESHOLD,
+    BoxPick,
+    ImagePick,
+    ModelAccess,
+    RegionPick,
+    SelectionContext,
+    SelectionResult,
+    Strategy,
+    build_strategy,
+    list_strategies,
+    register_strategy,
+    strategy_class,
+)
+
+__all__ = [
+    "DEFAULT_SCORE_THRESHOLD",
+    "BoxPick",
+    "ImagePick",
+    "ModelAccess",
+    "RegionPick",
+    "SelectionContext",
+    "SelectionResult",
+    "Strategy",
+    "build_strategy",
+    "list_strategies",
+    "register_strategy",
+    "strategy_class",
+    "torchvision_access",
+]
+
+
+def torchvision_access(model: Any, dataset: Any, **kw: Any) -> ModelAccess:
+    """Model access (CALD, LS+C, LT/C) on a torchvision Faster R-CNN; imports torch."""
+    from ._torchvision_access import TorchvisionModelAccess
+
+    return TorchvisionModelAccess(model, dataset, **kw)

@@ -1,0 +1,341 @@
+"""The active-learning loop: stages, files, resume after interruption (raise and kill -9).
+
+A FAKE detector (registered as ``"fake"``) trains instantly and predicts the ground truth
+with seeded noise, so a 2-cycle loop runs in a second or two on the CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+torch = pytest.importorskip("torch")
+
+from mural.config import load_config  # noqa: E402
+from mural.core.geometry import scale_factor, scaled_size  # noqa: E402
+from mural.data.synthetic import CLASS_NAMES  # noqa: E402
+from mural.detections import Detections, ScaleDetections  # noqa: E402
+from mural.detector.base import CHECKPOINT_FORMAT, Detector, register_detector  # noqa: E402
+from mural.errors import ConfigError  # noqa: E402
+from mural.io import atomic_open  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@register_detector("fake")
+class FakeDetector(Detector):
+    """Trains instantly; predicts GT boxes with seeded noise. Its confidence in class ``k``
+    grows with the labelled objects of ``k`` it was trained on. Images whose id is a
+    multiple of 7 get no detections. ``MURAL_FAKE_SLEEP`` (seconds) slows every call."""
+
+    def __init__(self, num_classes: int, *, seed: int = 0, **_: Any) -> None:
+        self.num_classes = num_classes
+        self.seed = int(seed)
+        self.counts = [0] * num_classes
+
+    @staticmethod
+    def _nap() -> None:
+        time.sleep(float(os.environ.get("MURAL_FAKE_SLEEP", "0")))
+
+    def fit(self, train_dataset: Any, *, epochs: int = 1, **options: Any) -> list[dict]:
+        self._nap()
+        self.counts = [int(v) for v in train_dataset.pool.class_counts()]
+        self.seed = int(options.get("seed", self.seed))
+        return [{"epoch": e, "loss": 0.0} for e in range(epochs)]
+
+    def predict(self, dataset, image_ids=None, scales=None, **options: Any) -> Detections:  # type: ignore[no-untyped-def]
+        self._nap()
+        ids = dataset.image_ids() if image_ids is None else [int(i) for i in image_ids]
+        thr = float(options.get("score_threshold", 0.05))
+        c = self.num_classes
+        out = Detections(num_classes=c)
+        total = sum(self.counts)
+        for s, scale in enumerate(scales or [(64, 64)]):
+            sizes, ssz, boxes, scores, labels, probs, offs = [], [], [], [], [], [], [0]
+            for iid in ids:
+                im = dataset.image(iid)
+                hw = (im.height, im.width)
+                f = scale_factor(hw, scale)
+                sizes.append(hw)
+                ssz.append(scaled_size(hw, scale))
+                gt = dataset.boxes_xyxy(iid) * f
+                lab = dataset.labels(iid)
+                if iid % 7 == 0:
+                    gt, lab = gt[:0], lab[:0]
+                rng = np.random.default_rng([self.seed, iid, s])
+                w = (gt[:, 2:] - gt[:, :2]).repeat(2, axis=1)
+                b = gt + rng.normal(0, 0.25 / np.sqrt(1 + total / 10), gt.shape) * w
+                hs, ws = ssz[-1]
+                b = np.clip(b, 0, [ws - 1, hs - 1, ws - 1, hs - 1])
+                b[:, 2:] = np.maximum(b[:, 2:], b[:, :2] + 1)
+                conf = np.array([1 - 0.8 / np.sqrt(1 + self.counts[k]) for k in lab])
+                sc = np.clip(conf * rng.uniform(0.7, 1.0, lab.shape[0]), 0.01, 0.99)
+                keep = sc >= thr
+                b, sc, lab = b[keep], sc[keep], lab[keep]
+                p = np.full((lab.shape[0], c + 1), 0.0)
+                p[np.arange(lab.shape[0]), lab] = sc
+                p[:, c] = 1 - sc
+                boxes.append(b)
+                scores.append(sc)
+                labels.append(lab)
+                probs.append(p)
+                offs.append(offs[-1] + lab.shape[0])
+            out.per_scale.append(
+                ScaleDetections(
+                    scale=(int(scale[0]), int(scale[1])),
+                    image_ids=np.array(ids, np.int64),
+                    image_sizes=np.array(sizes, np.int64).reshape(-1, 2),
+                    scaled_sizes=np.array(ssz, np.int64).reshape(-1, 2),
+                    offsets=np.array(offs, np.int64),
+                    boxes=np.concatenate([*boxes, np.zeros((0, 4))]).astype(np.float32),
+                    scores=np.concatenate([*scores, np.zeros(0)]).astype(np.float32),
+                    labels=np.concatenate([*labels, np.zeros(0, np.int64)]).astype(np.int64),
+                    probs=np.concatenate([*probs, np.zeros((0, c + 1))]).astype(np.float16),
+                )
+            )
+        return out
+
+    def save(self, path: Any) -> None:
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "name": "fake",
+            "num_classes": self.num_classes,
+            "seed": self.seed,
+            "counts": self.counts,
+        }
+        with atomic_open(path, "wb") as fh:
+            torch.save(state, fh)
+
+    @classmethod
+    def _from_state(cls, state: dict[str, Any], **options: Any) -> FakeDetector:
+        det = cls(int(state["num_classes"]), seed=int(state["seed"]))
+        det.counts = [int(v) for v in state["counts"]]
+        return det
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny synthetic dataset whose first training image has no objects."""
+    from mural.data.synthetic import make_synthetic
+
+    root = tmp_path_factory.mktemp("data")
+    paths = make_synthetic(root, seed=3, n_train=14, n_val=5, image_size=(64, 64))
+    d = json.loads(Path(paths["train"]).read_text())
+    empty = d["images"][0]["id"]
+    d["annotations"] = [a for a in d["annotations"] if a["image_id"] != empty]
+    (root / "train_empty.json").write_text(json.dumps(d))
+    return root
+
+
+def config_file(data_dir: Path, tmp_path: Path, strategy: str = "mural") -> Path:
+    cfg = {
+        "dataset": {
+            "train": str(data_dir / "train_empty.json"),
+            "train_images": str(data_dir / "images"),
+            "val": str(data_dir / "val.json"),
+            "val_images": str(data_dir / "images"),
+        },
+        "initial": {"count": 3, "seed": 0},
+        "budget": 25,
+        "cycles": 2,
+        "scales": [[48, 48], [64, 64], [96, 96]],
+        "detector": {"name": "fake", "epochs": 1, "min_size": 64, "max_size": 64},
+        "strategy": {"name": strategy, "options": {}},
+        "seeds": [5],
+    }
+    p = tmp_path / f"{strategy}.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    return p
+
+
+def outputs(run: Path) -> dict[str, bytes]:
+    """The files whose bytes must agree between runs (model/checkpoint files excluded)."""
+    out = {}
+    for p in sorted(run.rglob("*")):
+        rel = p.relative_to(run).as_posix()
+        if p.is_file() and (p.suffix == ".json" or p.name in ("metrics.jsonl", "config.yaml")):
+            out[rel] = p.read_bytes()
+    return out
+
+
+def run_cli(*args: str) -> int:
+    from mural.cli import main
+
+    return main([*args])
+
+
+# ------------------------------------------------------------------------------ tests
+
+
+def test_full_run_files_and_records(data_dir: Path, tmp_path: Path) -> None:
+    from mural.loop import run_loop
+
+    cfg = load_config(config_file(data_dir, tmp_path))
+    run = tmp_path / "run"
+    records = run_loop(cfg, run, progress=False)
+    assert [r["cycle"] for r in records] == [0, 1, 2]
+    for c in (0, 1):
+        for name in ("model.pt", "metrics.json", "detections.npz", "selection.json", "pool"):
+            assert (run / f"cycle_{c:02d}" / name).exists(), (c, name)
+    assert (run / "cycle_02" / "metrics.json").exists()
+    assert not (run / "cycle_02" / "selection.json").exists()
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x) for x in lines] == records
+    # counts: initial 3 full images; each cycle adds what its selection spent
+    assert records[0]["added_objects"] == 0 and records[0]["full_images"] == 3
+    sel0 = json.loads((run / "cycle_00" / "selection.json").read_text())
+    assert sel0["kind"] == "regions" and sel0["spent"] >= 25  # budget rule: stop at >= B
+    assert records[0]["selected_objects"] == sel0["spent"]
+    assert records[1]["added_objects"] == sel0["spent"]
+    assert records[1]["regions"] == len(sel0["items"])
+    assert sum(records[0]["selected_categories"].values()) == sel0["spent"]
+    assert list(records[0]["per_class_AP"]) == list(CLASS_NAMES)
+    assert records[2]["selected_objects"] == 0
+    # more labels -> less noise -> the fake's mAP does not fall
+    assert records[2]["mAP"] >= records[0]["mAP"] - 1e-9
+    assert all(r["strategy"] == "mural" and r["seed"] == 5 for r in records)
+    # the image with no detections (id % 7 == 0) and the empty image went through fine
+    dets = Detections.load(run / "cycle_00" / "detections.npz")
+    assert len(dets.per_scale) == 3
+
+
+def test_interrupted_after_each_stage_resumes_identically(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mural import loop
+
+    cfg = load_config(config_file(data_dir, tmp_path))
+    ref = tmp_path / "ref"
+    loop.run_loop(cfg, ref, progress=False)
+
+    class Interrupt(Exception):
+        pass
+
+    calls = {"n": 0, "after": False}
+    for name in ("train", "evaluate", "infer", "select", "acquire"):
+        orig = getattr(loop._Run, name)
+
+        def wrapped(self: Any, c: int, out: Path, _orig: Any = orig) -> None:
+            calls["n"] += 1
+            if calls["n"] == 2:  # the first stage of each attempt completes, the next fails
+                if calls["after"]:
+                    _orig(self, c, out)  # written to the temporary path, never moved
+                raise Interrupt
+            _orig(self, c, out)
+
+        monkeypatch.setattr(loop._Run, name, wrapped)
+    run = tmp_path / "resumed"
+    attempts = 0
+    while True:
+        calls["n"], calls["after"] = 0, attempts % 2 == 1
+        attempts += 1
+        try:
+            loop.run_loop(cfg, run, progress=False)
+            break
+        except Interrupt:
+            lines = (run / "metrics.jsonl").read_text().splitlines() if attempts > 1 else []
+            cycles = [json.loads(x)["cycle"] for x in lines]
+            assert cycles == sorted(set(cycles))  # never a duplicate line
+        assert attempts < 40
+    assert attempts >= 12  # 12 stages: every one was interrupted once
+    assert outputs(run) == outputs(ref)
+    a = Detections.load(ref / "cycle_01" / "detections.npz")
+    b = Detections.load(run / "cycle_01" / "detections.npz")
+    for x, y in zip(a.per_scale, b.per_scale, strict=True):
+        np.testing.assert_array_equal(x.boxes, y.boxes)
+    assert not list(run.rglob(".*.partial"))
+    # a rerun of a finished run changes nothing and adds no line
+    before = (run / "metrics.jsonl").read_bytes()
+    monkeypatch.undo()
+    loop.run_loop(cfg, run, progress=False)
+    assert (run / "metrics.jsonl").read_bytes() == before
+    assert len(before.decode().splitlines()) == 3
+
+
+def test_kill_9_then_resume(data_dir: Path, tmp_path: Path) -> None:
+    from mural.loop import run_loop
+
+    cfg_path = config_file(data_dir, tmp_path)
+    cfg = load_config(cfg_path)
+    ref = tmp_path / "ref"
+    run_loop(cfg, ref, progress=False)
+    run = tmp_path / "killed"
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import tests.test_loop; "
+        "from mural.cli import main; sys.exit(main(['run', sys.argv[2], '--out', sys.argv[3], "
+        "'--quiet']))"
+    )
+    env = dict(os.environ, MURAL_FAKE_SLEEP="0.3", PYTHONPATH=str(ROOT / "src"))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(ROOT), str(cfg_path), str(run)], env=env
+    )
+    # kill at a random moment once the run has started writing its stages
+    deadline = time.monotonic() + 60
+    while not (run / "initial_pool").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(random.Random(os.getpid()).uniform(0.2, 2.5))
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(30) == -signal.SIGKILL
+    assert not (run / "cycle_02" / "metrics.json").exists()  # it really was cut short
+    assert run_cli("run", str(cfg_path), "--out", str(run), "--quiet") == 0
+    assert outputs(run) == outputs(ref)
+
+
+def test_config_mismatch_refused_and_cli_errors(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mural.loop import run_loop
+
+    path = config_file(data_dir, tmp_path)
+    run = tmp_path / "run"
+    run_loop(load_config(path, ["cycles=0"]), run, progress=False)
+    with pytest.raises(ConfigError, match="different configuration"):
+        run_loop(load_config(path, ["cycles=0", "budget=3"]), run, progress=False)
+    assert run_cli("run", str(path), "budgte=3", "--out", str(tmp_path / "x")) == 2
+    err = capsys.readouterr().err
+    assert "'budgte'" in err and "budget" in err and "Traceback" not in err
+    assert run_cli("run", str(path), "budget=-1", "--out", str(tmp_path / "x")) == 2
+    assert "-1" in capsys.readouterr().err
+    assert run_cli("run", str(path), "strategy.name=nope", "--out", str(tmp_path / "y")) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_seeds_and_random_strategy(data_dir: Path, tmp_path: Path) -> None:
+    from mural.loop import run_config
+
+    path = config_file(data_dir, tmp_path, "random")
+    out = run_config(load_config(path, ["seeds=[1,2]", "cycles=1"]), tmp_path / "r", progress=False)
+    assert set(out) == {1, 2}
+    for s in (1, 2):
+        recs = out[s]
+        assert [r["seed"] for r in recs] == [s, s]
+        sel = json.loads((tmp_path / "r" / f"seed_{s}" / "cycle_00" / "selection.json").read_text())
+        assert sel["kind"] == "images" and sel["spent"] >= 25
+        assert recs[1]["added_objects"] == sel["spent"]
+        assert recs[1]["full_images"] == 3 + len(sel["items"])
+    p1 = json.loads((tmp_path / "r" / "seed_1" / "initial_pool" / "pool.json").read_text())
+    p2 = json.loads((tmp_path / "r" / "seed_2" / "initial_pool" / "pool.json").read_text())
+    assert p1["full_images"] != p2["full_images"]  # the initial set follows the run seed
+
+
+def test_derive_seed() -> None:
+    from mural.loop import derive_seed
+
+    a = derive_seed(0, 0, "train")
+    assert a == derive_seed(0, 0, "train")
+    assert len({a, derive_seed(1, 0, "train"), derive_seed(0, 1, "train")}) == 3
+    assert derive_seed(0, 0, "select") != a
