@@ -81,7 +81,8 @@ class InitialConfig:
 
 @dataclass
 class DetectorConfig:
-    """The detector and its training; ``options`` go to ``build_detector`` as they are."""
+    """The detector and its training; ``options`` go to ``build_detector`` as they are,
+    ``train_options`` to its training loop."""
 
     name: str = "faster_rcnn"
     backbone: str = "resnet50_fpn"
@@ -95,6 +96,10 @@ class DetectorConfig:
     hflip_prob: float = 0.5
     warm_start: bool = False
     options: dict[str, Any] = field(default_factory=dict)
+    #: extra keyword arguments of the training loop (``mural.detector.training.train``):
+    #: optimizer (sgd|adamw), schedule (step|cosine), warmup_iters, milestones, gamma,
+    #: momentum, weight_decay, grad_clip, max_iters.
+    train_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -66,6 +66,21 @@ class ScaleDetections:
         if self.probs is not None and self.probs.shape[0] != m:
             raise DataError("detections: probs must have one row per box")
 
+    @classmethod
+    def empty(cls, scale: tuple[int, int]) -> ScaleDetections:
+        """No images at ``scale`` (a scale the strategy does not read)."""
+        z = np.zeros((0, 2), np.int64)
+        return cls(
+            scale=(int(scale[0]), int(scale[1])),
+            image_ids=np.zeros(0, np.int64),
+            image_sizes=z,
+            scaled_sizes=z.copy(),
+            offsets=np.zeros(1, np.int64),
+            boxes=np.zeros((0, 4), np.float32),
+            scores=np.zeros(0, np.float32),
+            labels=np.zeros(0, np.int64),
+        )
+
     @property
     def num_images(self) -> int:
         return int(self.image_ids.shape[0])

@@ -247,6 +247,7 @@ class _Run:
         )
         det.fit(
             samples,
+            **d.train_options,
             epochs=d.epochs,
             lr=d.lr,
             batch_size=d.batch_size,
@@ -297,24 +298,30 @@ class _Run:
         return build_strategy(self.cfg.strategy.name, **self.cfg.strategy.options)
 
     def infer(self, c: int, out: Path) -> None:
-        from .detections import Detections
+        from .detections import Detections, ScaleDetections
 
         d = self.cfg.detector
-        if not self.strategy().needs_detections:  # e.g. random: an empty file marks it done
-            if self.dist.rank == 0:
-                Detections(self.train_ds.num_classes, []).save(out)
-            return
-        dets = self.detector(c).predict(
-            self.train_ds,
-            self.load_pool(c).unlabelled_images(),
-            [tuple(s) for s in self.cfg.scales],
-            batch_size=d.batch_size,
-            workers=self.cfg.workers,
-            score_threshold=d.score_threshold,
-            progress=self.progress,
-        )
+        scales = [(int(s[0]), int(s[1])) for s in self.cfg.scales]
+        need = self.strategy().needed_scales(scales, (d.min_size, d.max_size))
+        # Inference only at the scales the strategy reads (none for random); the others
+        # stay empty so scale indices keep their meaning.
+        got = None
+        if need:
+            got = self.detector(c).predict(
+                self.train_ds,
+                self.load_pool(c).unlabelled_images(),
+                [scales[i] for i in need],
+                batch_size=d.batch_size,
+                workers=self.cfg.workers,
+                score_threshold=d.score_threshold,
+                progress=self.progress,
+            )
         if self.dist.rank == 0:
-            dets.save(out)
+            per = [ScaleDetections.empty(s) for s in scales]
+            for k, i in enumerate(need):
+                assert got is not None
+                per[i] = got.per_scale[k]
+            Detections(self.train_ds.num_classes, per if need else []).save(out)
 
     def select(self, c: int, out: Path) -> None:
         from .detections import Detections
@@ -326,7 +333,9 @@ class _Run:
         if strategy.needs_model:
             from .strategies import torchvision_access
 
-            model = torchvision_access(self.detector(c).model, self.train_ds)
+            model = torchvision_access(
+                self.detector(c).model, self.train_ds, scale=(d.min_size, d.max_size)
+            )
         ctx = SelectionContext(
             dataset=self.train_ds,
             pool=self.load_pool(c),
@@ -363,6 +372,22 @@ class _Run:
             self.stage(d / "pool", lambda p: self.acquire(c, p))
         if self.dist.rank == 0:
             rebuild_metrics_log(self.dir)
+
+
+def _check_train_options(options: dict[str, Any]) -> None:
+    """Refuse ``detector.train_options`` keys the training loop does not take."""
+    import inspect
+
+    from .detector.training import train
+
+    fixed = {"det", "dataset", "epochs", "lr", "batch_size", "seed", "out_dir", "resume"}
+    fixed |= {"workers", "progress", "on_epoch_end"}
+    known = sorted(set(inspect.signature(train).parameters) - fixed)
+    for key in options:
+        if key not in known:
+            raise ConfigError(
+                f"config key 'detector.train_options.{key}': unknown; accepted: {', '.join(known)}"
+            )
 
 
 def _plain(x: Any) -> Any:
@@ -421,6 +446,7 @@ def run_loop(
     root = Path(run_dir)
     root.mkdir(parents=True, exist_ok=True)
     _deterministic(cfg)
+    _check_train_options(cfg.detector.train_options)
     run = _Run(cfg, root, progress)
     if run.dist.rank == 0:
         _write_config(cfg, root)

@@ -42,6 +42,30 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+def share_initial_cycle(src: Any, dst: Any) -> None:
+    """Give ``dst`` the initial pool, cycle-0 model and metrics already made in ``src``.
+
+    Every strategy of the demo starts from the same seeded initial set and trains its
+    cycle-0 detector with the same derived seeds, so these files would be identical
+    (the loop is deterministic on the CPU); copying them saves two trainings. The loop
+    then skips those finished stages. Nothing is copied over existing files.
+    """
+    import shutil
+
+    for rel in ("initial_pool", "cycle_00/model.pt", "cycle_00/metrics.json"):
+        s, d = src / rel, dst / rel
+        if not s.exists() or d.exists():
+            continue
+        d.parent.mkdir(parents=True, exist_ok=True)
+        tmp = d.with_name(f".{d.name}.partial")
+        if s.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(s, tmp)
+        else:
+            shutil.copyfile(s, tmp)
+        tmp.replace(d)
+
+
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from pathlib import Path
@@ -58,12 +82,14 @@ def run(args: argparse.Namespace) -> int:
     for name in names:  # fail early on a bad name
         build_strategy(name)
     start = time.monotonic()
-    runs = []
+    runs: list[Path] = []
     for name in names:
         options = cfg.strategy.options if name == cfg.strategy.name else {}
         run_cfg = replace(cfg, strategy=StrategyConfig(name, dict(options)), name=name)
         t0 = time.monotonic()
         print(f"== {name} ==", flush=True)
+        if runs:
+            share_initial_cycle(runs[0], out / "runs" / name)
         run_config(run_cfg, out / "runs" / name, progress=not args.quiet)
         print(f"{name}: {time.monotonic() - t0:.0f} s", flush=True)
         runs.append(out / "runs" / name)

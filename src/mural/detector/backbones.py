@@ -28,8 +28,9 @@ __all__ = [
     "register_backbone",
 ]
 
-#: ``build(state_dict or None, trainable_layers or None, pretrained) -> nn.Module`` with an
-#: ``out_channels`` attribute, returning an ordered dict of feature maps.
+#: ``build(state_dict or None, trainable_layers or None, pretrained, **kw) -> nn.Module`` with
+#: an ``out_channels`` attribute, returning an ordered dict of feature maps. The ResNet
+#: builders take ``fpn_channels`` (the FPN's width; torchvision: 256) as a keyword.
 BuildFn = Callable[[dict[str, torch.Tensor] | None, int | None, bool], nn.Module]
 
 
@@ -132,16 +133,37 @@ def _load_into(net: nn.Module, state: dict[str, torch.Tensor] | None, what: str)
 
 
 def _resnet(arch: str) -> BuildFn:
-    def build(state: dict[str, torch.Tensor] | None, trainable: int | None, pre: bool) -> nn.Module:
+    def build(
+        state: dict[str, torch.Tensor] | None,
+        trainable: int | None,
+        pre: bool,
+        fpn_channels: int = 256,
+    ) -> nn.Module:
         import torchvision.models as tvm
-        from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+        from torchvision.models.detection.backbone_utils import BackboneWithFPN
         from torchvision.ops import misc as misc_nn_ops
+        from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
+        # Random init trains its batch norms; pretrained weights freeze them (torchvision).
         norm = misc_nn_ops.FrozenBatchNorm2d if pre else nn.BatchNorm2d
         net = getattr(tvm, arch)(weights=None, norm_layer=norm)
         _load_into(net, state, arch)
         t = trainable if trainable is not None else (3 if pre else 5)
-        return _resnet_fpn_extractor(net, t)
+        if not 0 <= t <= 5:
+            raise ConfigError(f"detector: trainable_layers must lie in 0..5, got {t}")
+        # As torchvision's _resnet_fpn_extractor, with the FPN's width configurable.
+        layers = ["layer4", "layer3", "layer2", "layer1", "conv1"][:t] + (["bn1"] if t == 5 else [])
+        for name, p in net.named_parameters():
+            if not any(name.startswith(layer) for layer in layers):
+                p.requires_grad_(False)
+        c = net.inplanes // 8  # layer1's output channels: 64 (ResNet-18/34) or 256 (50+)
+        return BackboneWithFPN(
+            net,
+            {"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"},
+            [c, 2 * c, 4 * c, 8 * c],
+            int(fpn_channels),
+            extra_blocks=LastLevelMaxPool(),
+        )
 
     return build
 
@@ -185,11 +207,18 @@ def build_backbone(
     trainable_layers: int | None = None,
     *,
     download: bool = False,
+    fpn_channels: int | None = None,
 ) -> tuple[nn.Module, BackboneSpec]:
     """The backbone module and its spec; weights as in the module docstring."""
     spec = get_backbone(name)
     state = load_backbone_state(name, weights, download=download)
-    return spec.build(state, trainable_layers, state is not None), spec
+    kw = {} if fpn_channels is None else {"fpn_channels": int(fpn_channels)}
+    try:
+        return spec.build(state, trainable_layers, state is not None, **kw), spec
+    except TypeError as exc:
+        if kw and "fpn_channels" in str(exc):
+            raise ConfigError(f"detector: backbone {name!r} takes no fpn_channels option") from None
+        raise
 
 
 def anchors_for(

@@ -164,6 +164,11 @@ class FasterRCNNDetector(Detector):
         min_size, max_size: the default scale of :meth:`predict` (training never resizes).
         anchor_sizes, aspect_ratios: RPN anchors (default: the backbone's).
         representation_size: width of the box head's two MLP layers (torchvision: 1024).
+        fpn_channels: width of the FPN (ResNet backbones; torchvision: 256).
+        rpn_pre_nms_top_n, rpn_post_nms_top_n: RPN proposals kept per image before and
+            after NMS, ``(training, testing)`` (torchvision: ``(2000, 1000)`` both).
+        box_batch_size_per_image: RoIs sampled per image for the box head's loss
+            (torchvision: 512). Smaller values speed up CPU training a lot.
         class_names: stored with the model, for reports.
         seed: seeds the random initialisation.
     """
@@ -180,6 +185,10 @@ class FasterRCNNDetector(Detector):
         anchor_sizes: Sequence[Any] | None = None,
         aspect_ratios: Sequence[float] | None = None,
         representation_size: int = 1024,
+        fpn_channels: int | None = None,
+        rpn_pre_nms_top_n: Sequence[int] = (2000, 1000),
+        rpn_post_nms_top_n: Sequence[int] = (2000, 1000),
+        box_batch_size_per_image: int = 512,
         detections_per_img: int = 100,
         nms_thresh: float = 0.5,
         multi_label: bool = False,
@@ -206,6 +215,10 @@ class FasterRCNNDetector(Detector):
             else [list(a) if isinstance(a, (list, tuple)) else int(a) for a in anchor_sizes],
             aspect_ratios=None if aspect_ratios is None else [float(r) for r in aspect_ratios],
             representation_size=int(representation_size),
+            fpn_channels=None if fpn_channels is None else int(fpn_channels),
+            rpn_pre_nms_top_n=[int(v) for v in rpn_pre_nms_top_n],
+            rpn_post_nms_top_n=[int(v) for v in rpn_post_nms_top_n],
+            box_batch_size_per_image=int(box_batch_size_per_image),
             detections_per_img=int(detections_per_img),
             nms_thresh=float(nms_thresh),
             multi_label=bool(multi_label),
@@ -225,8 +238,19 @@ class FasterRCNNDetector(Detector):
 
         c = self.config
         body, spec = build_backbone(
-            c["backbone"], weights, c["trainable_layers"], download=download
+            c["backbone"],
+            weights,
+            c["trainable_layers"],
+            download=download,
+            fpn_channels=c.get("fpn_channels"),
         )
+        pre = c.get("rpn_pre_nms_top_n", (2000, 1000))
+        post = c.get("rpn_post_nms_top_n", (2000, 1000))
+        if len(pre) != 2 or len(post) != 2 or min(*pre, *post) < 1:
+            raise ConfigError(
+                "detector: rpn_pre_nms_top_n and rpn_post_nms_top_n take two positive "
+                f"integers (training, testing); got {pre} and {post}"
+            )
         sizes, ratios = anchors_for(spec, c["anchor_sizes"], c["aspect_ratios"])
         rep = c["representation_size"]
         res = 7  # RoIAlign output
@@ -242,6 +266,11 @@ class FasterRCNNDetector(Detector):
             box_predictor=FastRCNNPredictor(rep, self.num_classes + 1),
             box_detections_per_img=c["detections_per_img"],
             box_nms_thresh=c["nms_thresh"],
+            rpn_pre_nms_top_n_train=pre[0],
+            rpn_pre_nms_top_n_test=pre[1],
+            rpn_post_nms_top_n_train=post[0],
+            rpn_post_nms_top_n_test=post[1],
+            box_batch_size_per_image=c.get("box_batch_size_per_image", 512),
         )
         model.transform = NoResizeTransform(
             c["min_size"],

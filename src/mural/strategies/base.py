@@ -508,14 +508,34 @@ class Strategy(ABC):
         """The scale a single-scale strategy reads (option ``scale_index``; see
         :class:`SelectionContext` for the default)."""
         assert ctx.detections is not None
-        n = len(ctx.detections.per_scale)
+        return self._pick_scale(ctx.detections.scales, ctx.train_scale)
+
+    def needed_scales(
+        self, scales: Sequence[tuple[int, int]], train_scale: tuple[int, int] | None
+    ) -> list[int]:
+        """Indices of the configured ``scales`` whose detections :meth:`select` reads.
+
+        The loop runs inference only at these (the others are left empty): every scale
+        for region strategies, the one of :meth:`scale_index` for the others, none when
+        ``needs_detections`` is false.
+        """
+        if not self.needs_detections:
+            return []
+        if self.granularity == "region":
+            return list(range(len(scales)))
+        return [self._pick_scale(scales, train_scale)]
+
+    def _pick_scale(
+        self, scales: Sequence[tuple[int, int]], train_scale: tuple[int, int] | None
+    ) -> int:
+        n = len(scales)
         if n == 0:
             raise ConfigError(f"strategy {self.name!r}: the detections hold no scale")
         s = self.options.get("scale_index")
         if s is None:
-            if ctx.train_scale is None:
+            if train_scale is None:
                 return 0
-            mins = [abs(sc[0] - ctx.train_scale[0]) for sc in ctx.detections.scales]
+            mins = [abs(sc[0] - train_scale[0]) for sc in scales]
             return int(np.argmin(mins))
         if s >= n:
             raise ConfigError(

@@ -12,6 +12,7 @@ scales. Only popped regions are annotated (lazily, through ``pool.region_objects
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -58,6 +59,12 @@ class MuralStrategy(Strategy):
         "score_threshold": opt_float(None, 0.0, 1.0, optional=True),
         "iou_known": opt_float(0.5, 0.0, 1.0),
     }
+
+    def needed_scales(
+        self, scales: Sequence[tuple[int, int]], train_scale: tuple[int, int] | None
+    ) -> list[int]:
+        used = self.options["scales"]
+        return list(range(len(scales))) if used is None else [s for s in used if s < len(scales)]
 
     def scale_inputs(
         self, ctx: SelectionContext
