@@ -21,14 +21,18 @@ from ..errors import MuralError
 
 # Sub-command modules, in the order ``mural --help`` lists them.
 COMMANDS: list[str] = [
-    "mural.cli.validate",
-    "mural.cli.convert",
-    "mural.cli.synth",
-    "mural.cli.evaluate",
-    "mural.cli.show_samples",
-    "mural.cli.run",
+    # the active-learning loop
     "mural.cli.demo",
+    "mural.cli.run",
     "mural.cli.report",
+    # datasets
+    "mural.cli.synth",
+    "mural.cli.convert",
+    "mural.cli.validate",
+    "mural.cli.show_samples",
+    # the detector
+    "mural.cli.evaluate",
+    # human in the loop, any detector
     "mural.cli.select",
     "mural.cli.export",
     "mural.cli.import_",
