@@ -156,6 +156,11 @@ def main() -> None:
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--rounds", type=int, default=3, help="timed rounds (median reported)")
     ap.add_argument("--workdir", default=None)
+    ap.add_argument(
+        "--cpu-small",
+        action="store_true",
+        help="the demo's CPU settings (64-channel FPN, 256-wide head, fewer proposals/RoIs)",
+    )
     a = ap.parse_args()
     work = Path(a.workdir or tempfile.mkdtemp(prefix="mural-bench-"))
     paths = make_synthetic(
@@ -165,8 +170,24 @@ def main() -> None:
     )  # fmt: skip
     train = CocoDataset.load(paths["train"], paths["images"])
     val = CocoDataset.load(paths["val"], paths["images"])
-    cfg = {"backbone": a.backbone, "min_size": 128, "max_size": 128, "device": "cpu"}
-    print(f"torch threads: {torch.get_num_threads()}, backbone {a.backbone}, 128x128 images")
+    cfg: dict[str, Any] = {
+        "backbone": a.backbone,
+        "min_size": 128,
+        "max_size": 128,
+        "device": "cpu",
+    }
+    if a.cpu_small:  # as src/mural/configs/demo.yaml
+        cfg.update(
+            representation_size=256,
+            fpn_channels=64,
+            rpn_pre_nms_top_n=(1000, 500),
+            rpn_post_nms_top_n=(500, 300),
+            box_batch_size_per_image=128,
+        )
+    print(
+        f"torch threads: {torch.get_num_threads()}, backbone {a.backbone}"
+        f"{' (cpu-small settings)' if a.cpu_small else ''}, 128x128 images"
+    )
     if not a.skip_speed:
         speed(a, cfg, train, val)
     if a.minutes > 0:
