@@ -185,13 +185,22 @@ def _save(fig: Any, path: Path) -> bytes:
     _plt().close(fig)
     data = buf.getvalue()
     atomic_write_bytes(path, data)
+    _readable(path)
     return data
+
+
+def _readable(path: Path) -> None:
+    """Give a written report file the usual ``0o666 & ~umask`` mode (atomic writes are 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def plot_curves(groups: dict[str, list[RunData]], path: Path) -> bytes:
     """mAP and AP50 (%) against added objects, mean ± std bands (Fig. 4/5)."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    several = any(len(g) > 1 for g in groups.values())
     for ax, key in zip(axes, ("mAP", "AP50"), strict=True):
         for j, (label, group) in enumerate(groups.items()):
             x, m, s, _ = mean_std_curve(group, key)
@@ -202,15 +211,21 @@ def plot_curves(groups: dict[str, list[RunData]], path: Path) -> bytes:
                 100 * m,
                 "o-",
                 color=colour,
+                ms=4,
                 label=f"{label} ({seeds} seed{'s' if seeds > 1 else ''})",
             )
             if seeds > 1:
-                ax.fill_between(x, 100 * (m - s), 100 * (m + s), color=colour, alpha=0.2)
-        ax.set_xlabel("labelled objects added after the initial set")
+                ax.fill_between(x, 100 * (m - s), 100 * (m + s), color=colour, alpha=0.2, lw=0)
+        ax.set_xlabel("objects labelled after the initial set")
         ax.set_ylabel(f"{key} (%)")
-        ax.set_title(f"{key} against annotation cost")
+        ax.set_title(f"{key} against annotation cost" + (" (mean ± std)" if several else ""))
+        ax.set_xlim(left=0)
         ax.grid(alpha=0.3)
-    axes[0].legend(loc="best", fontsize=8)
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.legend(
+        handles, names, loc="lower center", ncol=min(len(names), 5), fontsize=9, frameon=False
+    )
     return _save(fig, path)
 
 
@@ -237,8 +252,21 @@ def _class_order(groups: dict[str, list[RunData]]) -> list[str]:
     return names
 
 
+def _category_shares(group: Sequence[RunData], classes: Sequence[str]) -> np.ndarray:
+    """``(S, C)`` share (%) of each class among the objects each of the ``S`` runs selected
+    over all cycles (a row of zeros for a run that selected nothing)."""
+    out = np.zeros((len(group), len(classes)))
+    for i, r in enumerate(group):
+        tot = _category_totals([r])
+        total = sum(tot.values())
+        if total:
+            out[i] = [100 * tot.get(c, 0.0) / total for c in classes]
+    return out
+
+
 def plot_categories(groups: dict[str, list[RunData]], path: Path) -> bytes:
-    """Share (%) of each category among the selected objects, bars grouped by label."""
+    """Share (%) of each category among the selected objects, bars grouped by label;
+    error bars: std over seeds (Fig. 6)."""
     plt = _plt()
     classes = _class_order(groups)
     labels = list(groups)
@@ -246,17 +274,25 @@ def plot_categories(groups: dict[str, list[RunData]], path: Path) -> bytes:
     width = 0.8 / max(1, len(labels))
     xs = np.arange(len(classes))
     for j, label in enumerate(labels):
-        tot = _category_totals(groups[label])
-        total = sum(tot.values())
-        share = [100 * tot.get(c, 0.0) / total if total else 0.0 for c in classes]
+        shares = _category_shares(groups[label], classes)
+        n = len(groups[label])
         ax.bar(
-            xs + (j - (len(labels) - 1) / 2) * width, share, width, label=label, color=f"C{j % 10}"
+            xs + (j - (len(labels) - 1) / 2) * width,
+            shares.mean(axis=0),
+            width,
+            yerr=shares.std(axis=0, ddof=1) if n > 1 else None,
+            capsize=2,
+            label=f"{label} ({n} seed{'s' if n > 1 else ''})",
+            color=f"C{j % 10}",
         )
-    ax.set_xticks(xs, classes, rotation=30 if len(classes) > 6 else 0, ha="right")
+    rotate = len(classes) > 6
+    ax.set_xticks(xs, classes, rotation=30 if rotate else 0, ha="right" if rotate else "center")
+    ax.set_xlabel("category")
     ax.set_ylabel("share of selected objects (%)")
     ax.set_title("Selected category distribution (all cycles)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
     return _save(fig, path)
 
 
@@ -278,8 +314,34 @@ def _train_dataset(run: RunData) -> Any:
     return None
 
 
-def plot_regions(run: RunData, path: Path, max_images: int = 4) -> bytes | None:
-    """The last cycle's selected windows of ``run`` on their images, coloured by scale."""
+def _region_panels(
+    sel: dict[str, Any], per_scale: int
+) -> list[tuple[int, tuple[int, int], list[tuple[int, list[dict[str, Any]]]]]]:
+    """Rows of the region figure: ``(scale_index, scale, [(image_id, items), ...])`` per
+    scale, sorted by scale index, with up to ``per_scale`` images each: the images whose
+    windows at that scale labelled the most new objects (then the highest score)."""
+    rows = []
+    by_scale: dict[tuple[int, tuple[int, int]], dict[int, list[dict[str, Any]]]] = {}
+    for it in sel["items"]:
+        key = (int(it["scale_index"]), (int(it["scale"][0]), int(it["scale"][1])))
+        by_scale.setdefault(key, {}).setdefault(int(it["image_id"]), []).append(it)
+    for (si, sc), images in sorted(by_scale.items()):
+        ranked = sorted(
+            images.items(),
+            key=lambda kv: (
+                -sum(len(i["new_objects"]) for i in kv[1]),
+                -max(float(i.get("score", 0.0)) for i in kv[1]),
+                kv[0],
+            ),
+        )
+        rows.append((si, sc, ranked[:per_scale]))
+    return rows
+
+
+def plot_regions(run: RunData, path: Path, per_scale: int = 3) -> bytes | None:
+    """The last cycle's selected windows of ``run`` on their images (Fig. 1c): one row per
+    scale, up to ``per_scale`` images each; windows in original pixels (grey where a window
+    passes the image's edge), the objects it newly labelled outlined in white."""
     from PIL import Image
 
     from .core.geometry import scale_factor
@@ -289,58 +351,85 @@ def plot_regions(run: RunData, path: Path, max_images: int = 4) -> bytes | None:
     if not sels or ds is None:
         return None
     cycle, sel = sels[-1]
-    per_image: dict[int, list[dict[str, Any]]] = {}
-    for it in sel["items"]:
-        per_image.setdefault(int(it["image_id"]), []).append(it)
-    chosen = sorted(per_image, key=lambda i: -len(per_image[i]))[:max_images]
-    scales = sorted({(int(it["scale_index"]), tuple(it["scale"])) for it in sel["items"]})
+    rows = _region_panels(sel, per_scale)
+    ncols = max(len(images) for _, _, images in rows)
     plt = _plt()
+    import matplotlib.patheffects as pe
     from matplotlib.patches import Patch, Rectangle
 
-    fig, axes = plt.subplots(1, len(chosen), figsize=(3.4 * len(chosen), 3.8), squeeze=False)
-    for ax, iid in zip(axes[0], chosen, strict=True):
-        info = ds.image(iid)
-        try:
-            img = np.asarray(Image.open(ds.image_path(iid)).convert("RGB"))
-        except OSError:
-            img = np.full((info.height, info.width, 3), 200, np.uint8)
-        ax.imshow(img)
-        for it in per_image[iid]:
-            f = scale_factor((info.height, info.width), tuple(it["scale"]))
-            x0, y0, x1, y1 = (float(v) / f for v in it["window"])
-            colour = SCALE_COLOURS[int(it["scale_index"]) % len(SCALE_COLOURS)]
-            ax.add_patch(
-                Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, lw=2.2, ec=colour, ls="-")
-            )
-            ax.text(
-                x0 + 1,
-                y0 + 1,
-                str(len(it["new_objects"])),
-                color="white",
-                fontsize=7,
-                va="top",
-                bbox={"fc": colour, "ec": "none", "pad": 1},
-            )
-        ax.set_xlim(-0.5, info.width - 0.5)
-        ax.set_ylim(info.height - 0.5, -0.5)
-        ax.set_title(f"image {iid}: {len(per_image[iid])} region(s)", fontsize=9)
-        ax.axis("off")
-    handles = [
-        Patch(
-            fill=False,
-            ec=SCALE_COLOURS[si % len(SCALE_COLOURS)],
-            lw=2,
-            label=f"scale {si}: ({sc[0]}, {sc[1]})",
-        )
-        for si, sc in scales
-    ]
-    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
-    fig.suptitle(
-        f"{run.label} (seed {run.seed}): regions selected in cycle {cycle} "
-        "(number = objects newly labelled)",
-        fontsize=10,
+    fig, axes = plt.subplots(
+        len(rows), ncols, figsize=(3.3 * ncols + 0.6, 3.3 * len(rows) + 0.9), squeeze=False
     )
-    fig.tight_layout(rect=(0, 0.08, 1, 0.95))
+    outline = [pe.Stroke(linewidth=2.4, foreground="black"), pe.Normal()]
+    for r, (si, sc, images) in enumerate(rows):
+        colour = SCALE_COLOURS[si % len(SCALE_COLOURS)]
+        for c in range(ncols):
+            ax = axes[r][c]
+            if c >= len(images):
+                ax.axis("off")
+                continue
+            iid, items = images[c]
+            info = ds.image(iid)
+            try:
+                img = np.asarray(Image.open(ds.image_path(iid)).convert("RGB"))
+            except OSError:
+                img = np.full((info.height, info.width, 3), 200, np.uint8)
+            ax.set_facecolor("#d9d9d9")  # padding: window area outside the image
+            ax.imshow(img, extent=(0, info.width, info.height, 0), interpolation="nearest")
+            ax.add_patch(Rectangle((0, 0), info.width, info.height, fill=False, ec="black", lw=0.8))
+            f = scale_factor((info.height, info.width), sc)
+            ids = ds.ann_ids(iid).tolist()
+            boxes = ds.boxes_xyxy(iid)
+            lo_x, lo_y, hi_x, hi_y = 0.0, 0.0, float(info.width), float(info.height)
+            new = 0
+            for it in items:
+                x0, y0, x1, y1 = (float(v) / f for v in it["window"])
+                lo_x, lo_y, hi_x, hi_y = min(lo_x, x0), min(lo_y, y0), max(hi_x, x1), max(hi_y, y1)
+                for _, ann in it["new_objects"]:
+                    if int(ann) in ids:  # its box clipped to the window, as labelled (SPEC §5)
+                        bx0, by0, bx1, by1 = boxes[ids.index(int(ann))]
+                        bx0, by0, bx1, by1 = max(bx0, x0), max(by0, y0), min(bx1, x1), min(by1, y1)
+                        ax.add_patch(
+                            Rectangle(
+                                (bx0, by0),
+                                bx1 - bx0,
+                                by1 - by0,
+                                fill=False,
+                                ec="white",
+                                lw=1.0,
+                                path_effects=outline,
+                            )
+                        )
+                new += len(it["new_objects"])
+                ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, lw=2.5, ec=colour))
+            pad = 0.03 * max(hi_x - lo_x, hi_y - lo_y)
+            ax.set_xlim(lo_x - pad, hi_x + pad)
+            ax.set_ylim(hi_y + pad, lo_y - pad)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            ax.set_title(
+                f"image {iid}: {len(items)} window{'s' if len(items) > 1 else ''}, "
+                f"{new} new object{'s' if new != 1 else ''}",
+                fontsize=9,
+            )
+            if c == 0:
+                ax.set_ylabel(f"scale {si}\n({sc[0]}, {sc[1]})", color=colour, fontsize=10)
+    handles = [
+        Patch(fill=False, ec=SCALE_COLOURS[si % len(SCALE_COLOURS)], lw=2.5, label=f"scale {si}")
+        for si, _, _ in rows
+    ]
+    handles += [
+        Patch(fill=False, ec="black", lw=1.0, label="newly labelled object (white box)"),
+        Patch(fc="#d9d9d9", ec="black", lw=0.8, label="outside the image (padding)"),
+    ]
+    fig.suptitle(
+        f"{run.label} (seed {run.seed}): regions selected in cycle {cycle}, by scale",
+        fontsize=11,
+    )
+    fig.tight_layout(rect=(0, 0.06, 1, 0.97))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
     return _save(fig, path)
 
 
@@ -353,18 +442,31 @@ def _img(data: bytes, alt: str) -> str:
 
 
 def _table(
-    head: Sequence[str], rows: Sequence[Sequence[str]], bold: Sequence[set[int]] = ()
+    head: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    bold: Sequence[set[int]] = (),
+    left: set[int] = frozenset({0}),  # type: ignore[assignment]
 ) -> str:
-    out = ["<table>", "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
+    """An HTML table; columns in ``left`` are text (left-aligned), the others numbers."""
+
+    def cls(j: int) -> str:
+        return ' class="t"' if j in left else ""
+
+    out = [
+        '<div class="scroll"><table>',
+        "<tr>"
+        + "".join(f"<th{cls(j)}>{html.escape(h)}</th>" for j, h in enumerate(head))
+        + "</tr>",
+    ]
     for i, row in enumerate(rows):
         cells = []
         for j, c in enumerate(row):
             text = html.escape(c)
             if i < len(bold) and j in bold[i]:
                 text = f"<b>{text}</b>"
-            cells.append(f"<td>{text}</td>")
+            cells.append(f"<td{cls(j)}>{text}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
-    out.append("</table>")
+    out.append("</table></div>")
     return "\n".join(out)
 
 
@@ -399,7 +501,10 @@ def _per_class_rows(
             row.append(_fmt(m, s, int(fin.size)))
         finite = [m for m in means if math.isfinite(m)]
         best = max(finite) if finite else None
-        bold.append({j + 1 for j, m in enumerate(means) if best is not None and m == best})
+        tie = len(finite) == len(means) and len(set(finite)) == 1  # nothing stands out
+        bold.append(
+            set() if tie else {j + 1 for j, m in enumerate(means) if best is not None and m == best}
+        )
         rows.append(row)
     head = ["class"] + [
         f"{g} (cycle {len(_last_common(groups[g])) and _last_common(groups[g])[0].get('cycle')})"
@@ -409,14 +514,41 @@ def _per_class_rows(
 
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em;
-max-width:1150px;color:#222}
-h1{font-size:1.6em}h2{font-size:1.2em;margin-top:1.8em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
-th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
-th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
-img{max-width:100%;border:1px solid #eee}.note{color:#666;font-size:.9em}
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;
+max-width:1150px;padding:0 1.5em;color:#222;line-height:1.4}
+h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.2em;margin-top:1.8em;
+border-bottom:1px solid #ddd}
+.scroll{overflow-x:auto}
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em;font-variant-numeric:tabular-nums}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:right;white-space:nowrap}
+th{background:#f3f3f3}tr:nth-child(even) td{background:#fafafa}.t{text-align:left}
+figure{margin:.8em 0}figure img{max-width:100%;border:1px solid #eee}
+figcaption,.note{color:#555;font-size:.9em;max-width:60em}
 """
+
+
+def _caption(text: str) -> str:
+    return f"<figcaption>{text}</figcaption>"
+
+
+def _figure(data: bytes, alt: str, caption: str) -> str:
+    return f"<figure>{_img(data, alt)}{_caption(caption)}</figure>"
+
+
+def _settings(run: RunData) -> str:
+    """One line of the run's settings (budget, cycles, scales, detector) from its config."""
+    c = run.config
+    parts = []
+    if c.get("budget") is not None:
+        parts.append(f"budget {c['budget']} objects/cycle")
+    if c.get("cycles") is not None:
+        parts.append(f"{c['cycles']} cycles")
+    if c.get("scales"):
+        parts.append("scales " + " ".join(f"{a}×{b}" for a, b in c["scales"]))
+    det = c.get("detector") or {}
+    if det.get("name"):
+        parts.append(f"{det['name']}/{det.get('backbone', '?')}")
+    return ", ".join(parts)
 
 
 def write_report(
@@ -435,23 +567,40 @@ def write_report(
         '<html lang="en"><head><meta charset="utf-8"><title>mural report</title>',
         f"<style>{CSS}</style></head><body>",
         "<h1>MuRAL active-learning report</h1>",
+        '<p class="note">Figures and tables follow the MuRAL paper (Multi-scale Region-based '
+        "Active Learning for object detection); the numbers in brackets name the paper's "
+        "figure or table each one mirrors. Runs are grouped by label (config <code>name</code>, "
+        "else strategy); values are the mean over a label's seeds, ± the sample standard "
+        "deviation when it has several. The figures are also in this folder as PNG.</p>",
     ]
     rows = [
         [
             g,
             ", ".join(str(r.seed) for r in grp),
-            str(max(len(r.records) for r in grp)),
+            str(max(len(r.records) for r in grp) - 1),
+            _settings(grp[0]),
             "; ".join(str(r.path) for r in grp),
         ]
         for g, grp in groups.items()
     ]
-    parts += ["<h2>Runs</h2>", _table(["label", "seeds", "cycles", "folders"], rows)]
+    parts += [
+        "<h2>Runs</h2>",
+        _table(["label", "seeds", "cycles done", "settings", "folders"], rows, left={0, 1, 3, 4}),
+        '<p class="note">cycles done: active-learning cycles after the initial training '
+        "(cycle 0).</p>",
+    ]
 
     parts.append("<h2>mAP against labelled objects (Fig. 4/5)</h2>")
-    parts.append(_img(plot_curves(groups, out / "map_vs_objects.png"), "mAP against objects"))
     parts.append(
-        '<p class="note">x: objects labelled after the initial set (mean over seeds); '
-        "band: ± one standard deviation over seeds (when a label has several).</p>"
+        _figure(
+            plot_curves(groups, out / "map_vs_objects.png"),
+            "mAP against objects",
+            "COCO mAP@[.5:.95] (left) and AP50 (right) on the validation set, in %, against the "
+            "number of objects labelled after the initial set (the annotation cost; mean over "
+            "seeds), one point per cycle, as in the paper's Fig. 4 (coarse-grained baselines) "
+            "and Fig. 5 (fine-grained baselines). Band: ± one standard deviation over seeds, "
+            "for labels with several seeds.",
+        )
     )
     labels = list(groups)
     curves = {g: (mean_std_curve(groups[g]), mean_std_curve(groups[g], "AP50")) for g in labels}
@@ -468,15 +617,29 @@ def write_report(
                 row += ["", "", ""]
         trows.append(row)
     parts.append(_table(head, trows))
+    parts.append(
+        '<p class="note">The numbers behind the figure (the paper lists them in its '
+        "supplementary Tab. 2/3): objects = labelled after the initial set.</p>"
+    )
 
     parts.append("<h2>Per-class AP (%) of the last cycle (Tab. 3)</h2>")
     head, prow, bold = _per_class_rows(groups)
     parts.append(_table(head, prow, bold))
-    parts.append('<p class="note">bold: the best label per row.</p>')
+    parts.append(
+        '<p class="note">AP@[.5:.95] per category at the last cycle every seed of a label '
+        "reached, as in the paper's Tab. 3 (difficult categories). Bold: the best label per "
+        "row (none when all are equal).</p>"
+    )
 
     parts.append("<h2>Selected category distribution (Fig. 6)</h2>")
     parts.append(
-        _img(plot_categories(groups, out / "category_distribution.png"), "category distribution")
+        _figure(
+            plot_categories(groups, out / "category_distribution.png"),
+            "category distribution",
+            "Share of each category among all objects a label selected for labelling over "
+            "all cycles, as in the paper's Fig. 6; error bars: std over seeds. A strategy "
+            "that picks more of the hard (low-AP) categories corrects the sampling bias.",
+        )
     )
     classes = _class_order(groups)
     crow = []
@@ -486,27 +649,39 @@ def write_report(
             [g] + [f"{tot.get(c, 0.0):.0f}" for c in classes] + [f"{sum(tot.values()):.0f}"]
         )
     parts.append(_table(["label", *classes, "total"], crow))
-    parts.append('<p class="note">objects selected over all cycles (mean over seeds).</p>')
+    parts.append('<p class="note">Objects selected over all cycles (mean over seeds).</p>')
 
     parts.append("<h2>Selected regions (Fig. 1c)</h2>")
-    region_runs = [
-        r
-        for g in groups.values()
-        for r in g
-        if any(s.get("kind") == "regions" for _, s in r.selections())
-    ]
     drawn = 0
-    for r in region_runs[:3]:
-        name = "regions.png" if not drawn else f"regions_{_slug(r.label)}_seed{r.seed}.png"
-        data = plot_regions(r, out / name)
-        if data is not None:
-            parts.append(_img(data, f"regions of {r.label}"))
-            drawn += 1
+    for g in groups.values():  # one figure per label: its first seed with region selections
+        for r in g:
+            if drawn >= 3 or not any(s.get("kind") == "regions" for _, s in r.selections()):
+                continue
+            name = "regions.png" if not drawn else f"regions_{_slug(r.label)}.png"
+            data = plot_regions(r, out / name)
+            if data is not None:
+                parts.append(
+                    _figure(
+                        data,
+                        f"regions of {r.label}",
+                        f"{html.escape(r.label)} (seed {r.seed}): the windows chosen in the "
+                        "last cycle with a region selection, one row per scale (the image "
+                        "resized to that scale; the window has the original image's size, "
+                        "so a small scale covers the whole image and a large one a part of "
+                        "it), as in the paper's Fig. 1c. Windows are drawn in original "
+                        "pixels; grey is outside the image. White boxes: the objects the "
+                        "window newly labelled (clipped to it). Up to 3 images per scale, "
+                        "those with the most new objects.",
+                    )
+                )
+                drawn += 1
+                break
     if not drawn:
         parts.append('<p class="note">No region selection with readable images.</p>')
     parts.append("</body></html>")
     index = out / "index.html"
     atomic_write_text(index, "\n".join(parts) + "\n")
+    _readable(index)
     return index
 
 

@@ -18,7 +18,7 @@ epoch, so a run resumed from the checkpoint of epoch ``e - 1`` repeats a straigh
 
 Checkpoints: ``out_dir/checkpoint.pt`` after each epoch (written atomically, tensors and
 plain types only, read back with ``torch.load(weights_only=True)``); ``keep_checkpoints``
-also keeps ``epoch_XXX.pt``. With ``resume=True`` training continues after the last
+also keeps ``epoch_NNN.pt``. With ``resume=True`` training continues after the last
 complete epoch of a checkpoint whose training settings match.
 """
 

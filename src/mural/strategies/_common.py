@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..core.geometry import scale_factor
-from .base import ImagePick, SelectionContext, SelectionResult
+from .base import (
+    DETECTION_OPTIONS,
+    ImagePick,
+    Option,
+    SelectionContext,
+    SelectionResult,
+    Strategy,
+    opt_float,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..data.pool import LabeledPool
@@ -307,3 +316,37 @@ def take_boxes(
         if result.cost >= ctx.budget:
             break
     return result
+
+
+class BoxQueryStrategy(Strategy):
+    """Fine-grained box queries (SPEC §7): subclasses only order the detections.
+
+    The detections of ``D_U`` at one scale (score ``>= score_threshold``, not already
+    known) are queried in :meth:`order`; each query costs 1 and labels the best-matching
+    not-yet-labelled GT object with IoU ``>= iou_match``, if any.
+    """
+
+    granularity = "box"
+    OPTIONS: ClassVar[dict[str, Option]] = {
+        **DETECTION_OPTIONS,
+        "iou_match": opt_float(0.5, 0.0, 1.0),
+    }
+
+    @abstractmethod
+    def order(
+        self, fd: FilteredDetections, ctx: SelectionContext
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """Query order (indices into ``fd``) and each detection's query score."""
+
+    def _select(self, ctx: SelectionContext) -> SelectionResult:
+        assert ctx.detections is not None
+        fd = filter_detections(
+            ctx.detections.per_scale[self.scale_index(ctx)],
+            ctx.pool,
+            ctx.pool.unlabelled_images(),
+            self.threshold(ctx),
+            drop_known=True,
+            iou_known=self.options["iou_match"],
+        )
+        order, scores = self.order(fd, ctx)
+        return take_boxes(self.new_result(ctx), ctx, fd, order, scores, self.options["iou_match"])

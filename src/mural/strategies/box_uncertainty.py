@@ -10,45 +10,22 @@ not-yet-labelled GT object with IoU ``>= 0.5``, if any (SPEC §7).
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import numpy as np
+from numpy.typing import NDArray
 
-from ._common import filter_detections, take_boxes
-from .base import (
-    DETECTION_OPTIONS,
-    Option,
-    SelectionContext,
-    SelectionResult,
-    Strategy,
-    opt_float,
-    register_strategy,
-)
+from ._common import BoxQueryStrategy, FilteredDetections
+from .base import SelectionContext, register_strategy
 
 __all__ = ["BoxUncertainty"]
 
 
 @register_strategy("box_uncertainty")
-class BoxUncertainty(Strategy):
+class BoxUncertainty(BoxQueryStrategy):
     """Least-confident box queries (options: ``scale_index``, ``score_threshold``,
     ``iou_match``)."""
 
-    granularity = "box"
-    OPTIONS: ClassVar[dict[str, Option]] = {
-        **DETECTION_OPTIONS,
-        "iou_match": opt_float(0.5, 0.0, 1.0),
-    }
-
-    def _select(self, ctx: SelectionContext) -> SelectionResult:
-        assert ctx.detections is not None
-        fd = filter_detections(
-            ctx.detections.per_scale[self.scale_index(ctx)],
-            ctx.pool,
-            ctx.pool.unlabelled_images(),
-            self.threshold(ctx),
-            drop_known=True,
-            iou_known=self.options["iou_match"],
-        )
+    def order(
+        self, fd: FilteredDetections, ctx: SelectionContext
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         u = 1.0 - np.clip(fd.scores, 0.0, 1.0)
-        order = np.argsort(-u, kind="stable")
-        return take_boxes(self.new_result(ctx), ctx, fd, order, u, self.options["iou_match"])
+        return np.argsort(-u, kind="stable"), u
