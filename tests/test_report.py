@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 from pathlib import Path
 
@@ -12,7 +13,14 @@ import pytest
 import yaml
 from PIL import Image
 
-from mural.report import find_runs, group_runs, mean_std_curve, text_table, write_report
+from mural.report import (
+    _region_panels,
+    find_runs,
+    group_runs,
+    mean_std_curve,
+    text_table,
+    write_report,
+)
 
 
 def make_dataset(root: Path) -> Path:
@@ -126,17 +134,80 @@ def test_html_report(tmp_path: Path) -> None:
         assert png.startswith(b"\x89PNG")
         assert base64.b64encode(png).decode() in page  # embedded, the same bytes
     assert 'src="http' not in page and "<link" not in page  # self-contained
-    assert len(re.findall(r"<img ", page)) == 4  # curves, categories, regions of 2 seeds
+    # curves, categories, and one region figure per label (mural's first seed only)
+    assert len(re.findall(r"<img ", page)) == 3
+    assert not (tmp_path / "rep" / "regions_mural.png").exists()
+    for cite in ("Fig. 4/5", "Tab. 3", "Fig. 6", "Fig. 1c"):  # captions name the paper's figure
+        assert cite in page
+    assert page.count("<figcaption>") == 3
     # per-class AP of the last cycle: mural (0.2, 0.4) -> 30.0 ± 14.1, uncertainty 0.1
-    assert "<td>dog</td><td><b>30.0 ± 14.1</b></td><td>10.0</td>" in page
-    assert "<td>mAP</td><td><b>40.0 ± 14.1</b></td><td>20.0</td>" in page
+    assert '<td class="t">dog</td><td><b>30.0 ± 14.1</b></td><td>10.0</td>' in page
+    assert '<td class="t">mAP</td><td><b>40.0 ± 14.1</b></td><td>20.0</td>' in page
+    # per-cycle table, cycle-major with a rule between cycles: AP50 = min(1, 2 mAP) -> 0.6, 1.0
+    row = '<td class="t">1</td><td class="t">mural</td><td>10</td><td>40.0 ± 14.1</td>'
+    assert f'<tr class="sep">{row}<td>80.0 ± 28.3</td></tr>' in page
+    assert '<tr><td class="t">1</td><td class="t">uncertainty</td><td>10</td><td>20.0</td>' in page
     # category counts over all cycles: 3 cat + 7 dog per run
-    assert "<td>mural</td><td>3</td><td>7</td><td>10</td>" in page
+    assert '<td class="t">mural</td><td>3</td><td>7</td><td>10</td>' in page
     # the region figure is the selected windows on the image: red and blue pixels there
     img = np.asarray(Image.open(tmp_path / "rep" / "regions.png").convert("RGB")).astype(int)
     red = (img[..., 0] > 200) & (img[..., 1] < 60) & (img[..., 2] < 60)
     blue = (img[..., 2] > 150) & (img[..., 0] < 90)
     assert red.sum() > 50 and blue.sum() > 50
+    # the scale-0 window (f = 0.5: 120 x 80 original pixels) passes the 40 x 60 image's edge:
+    # the padding outside the image is drawn grey (#d9d9d9)
+    grey = (np.abs(img - 0xD9) <= 2).all(axis=-1)
+    assert grey.sum() > 500
+    # report files are readable by others (atomic writes alone give 0600)
+    umask = os.umask(0)
+    os.umask(umask)
+    for f in (tmp_path / "rep").iterdir():
+        assert f.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_region_panels_one_row_per_scale() -> None:
+    def item(iid: int, si: int, new: int, score: float) -> dict[str, object]:
+        return {
+            "image_id": iid,
+            "scale_index": si,
+            "scale": [10 * (si + 1), 10 * (si + 1)],
+            "window": [0, 0, 5, 5],
+            "score": score,
+            "new_objects": [[iid, k] for k in range(new)],
+            "categories": [1] * new,
+        }
+
+    sel = {
+        "items": [
+            item(1, 1, 0, 9.0),  # no new object: ranked after images with some
+            item(2, 1, 3, 1.0),
+            item(3, 0, 2, 1.0),
+            item(4, 0, 2, 5.0),  # same new count as image 3, higher score: first
+            item(5, 0, 1, 1.0),
+            item(2, 0, 0, 1.0),  # no new objects at scale 0: past per_scale=3
+        ]
+    }
+    rows = _region_panels(sel, per_scale=3)
+    assert [(si, sc) for si, sc, _ in rows] == [(0, (10, 10)), (1, (20, 20))]
+    assert [iid for iid, _ in rows[0][2]] == [4, 3, 5]
+    assert [iid for iid, _ in rows[1][2]] == [2, 1]
+    assert all(len(items) == 1 for _, _, images in rows for _, items in images)
+
+
+def test_per_class_bold_only_strict_best(tmp_path: Path) -> None:
+    # both labels end with the same AP everywhere except mAP: only mAP gets a bold cell
+    fake_run(tmp_path, "a", 0, [0.1, 0.3])
+    fake_run(tmp_path, "b", 0, [0.1, 0.2])
+    for run in ("a_0", "b_0"):  # equal per-class AP in both runs
+        f = tmp_path / run / "metrics.jsonl"
+        recs = [json.loads(x) for x in f.read_text().splitlines()]
+        for r in recs:
+            r["per_class_AP"] = {"cat": 0.0, "dog": 0.25}
+        f.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    page = write_report([tmp_path], tmp_path / "rep").read_text()
+    assert '<td class="t">cat</td><td>0.0</td><td>0.0</td>' in page
+    assert '<td class="t">dog</td><td>25.0</td><td>25.0</td>' in page
+    assert '<td class="t">mAP</td><td><b>30.0</b></td><td>20.0</td>' in page
 
 
 def test_no_region_runs_and_errors(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ import html
 import json
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -222,7 +222,7 @@ def plot_curves(groups: dict[str, list[RunData]], path: Path) -> bytes:
         ax.set_xlim(left=0)
         ax.grid(alpha=0.3)
     handles, names = axes[0].get_legend_handles_labels()
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.legend(
         handles, names, loc="lower center", ncol=min(len(names), 5), fontsize=9, frameon=False
     )
@@ -445,9 +445,11 @@ def _table(
     head: Sequence[str],
     rows: Sequence[Sequence[str]],
     bold: Sequence[set[int]] = (),
-    left: set[int] = frozenset({0}),  # type: ignore[assignment]
+    left: Collection[int] = (0,),
+    rule: Sequence[bool] = (),
 ) -> str:
-    """An HTML table; columns in ``left`` are text (left-aligned), the others numbers."""
+    """An HTML table; columns in ``left`` are text (left-aligned), the others numbers;
+    ``rule[i]`` draws a line above row ``i``; ``bold[i]`` holds the bold columns of row ``i``."""
 
     def cls(j: int) -> str:
         return ' class="t"' if j in left else ""
@@ -465,7 +467,8 @@ def _table(
             if i < len(bold) and j in bold[i]:
                 text = f"<b>{text}</b>"
             cells.append(f"<td{cls(j)}>{text}</td>")
-        out.append("<tr>" + "".join(cells) + "</tr>")
+        tr = '<tr class="sep">' if i < len(rule) and rule[i] else "<tr>"
+        out.append(tr + "".join(cells) + "</tr>")
     out.append("</table></div>")
     return "\n".join(out)
 
@@ -522,6 +525,7 @@ border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em;font-variant-numeric:tabular-nums}
 th,td{border:1px solid #ccc;padding:3px 8px;text-align:right;white-space:nowrap}
 th{background:#f3f3f3}tr:nth-child(even) td{background:#fafafa}.t{text-align:left}
+td.t{white-space:normal;overflow-wrap:break-word}tr.sep td{border-top:2px solid #999}
 figure{margin:.8em 0}figure img{max-width:100%;border:1px solid #eee}
 figcaption,.note{color:#555;font-size:.9em;max-width:60em}
 """
@@ -605,18 +609,26 @@ def write_report(
     labels = list(groups)
     curves = {g: (mean_std_curve(groups[g]), mean_std_curve(groups[g], "AP50")) for g in labels}
     k = max((len(c[0][0]) for c in curves.values()), default=0)
-    head = ["cycle"] + [f"{g}: {h}" for g in labels for h in ("objects", "mAP %", "AP50 %")]
-    trows = []
-    for i in range(k):
-        row = [str(i)]
+    trows, seps = [], []
+    for i in range(k):  # cycle-major: the labels side by side at each cycle
+        first = True
         for g in labels:
             (x, m, s, n), (_, m50, s50, _) = curves[g]
             if i < len(x):
-                row += [f"{x[i]:.0f}", _fmt(m[i], s[i], int(n[i])), _fmt(m50[i], s50[i], int(n[i]))]
-            else:
-                row += ["", "", ""]
-        trows.append(row)
-    parts.append(_table(head, trows))
+                seps.append(first and i > 0)
+                first = False
+                trows.append(
+                    [
+                        str(i),
+                        g,
+                        f"{x[i]:.0f}",
+                        _fmt(m[i], s[i], int(n[i])),
+                        _fmt(m50[i], s50[i], int(n[i])),
+                    ]
+                )
+    parts.append(
+        _table(["cycle", "label", "objects", "mAP %", "AP50 %"], trows, left={0, 1}, rule=seps)
+    )
     parts.append(
         '<p class="note">The numbers behind the figure (the paper lists them in its '
         "supplementary Tab. 2/3): objects = labelled after the initial set.</p>"
@@ -653,8 +665,8 @@ def write_report(
 
     parts.append("<h2>Selected regions (Fig. 1c)</h2>")
     drawn = 0
-    for g in groups.values():  # one figure per label: its first seed with region selections
-        for r in g:
+    for grp in groups.values():  # one figure per label: its first seed with region selections
+        for r in grp:
             if drawn >= 3 or not any(s.get("kind") == "regions" for _, s in r.selections()):
                 continue
             name = "regions.png" if not drawn else f"regions_{_slug(r.label)}.png"
