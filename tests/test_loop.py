@@ -339,3 +339,23 @@ def test_derive_seed() -> None:
     assert a == derive_seed(0, 0, "train")
     assert len({a, derive_seed(1, 0, "train"), derive_seed(0, 1, "train")}) == 3
     assert derive_seed(0, 0, "select") != a
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ("strategy.name=nope", "known strategies"),
+        ("strategy.options.reduce=median", "'reduce'"),
+        ("detector.name=nope", "known: "),
+        ("detector.train_options.optimiser=adam", "accepted: "),
+    ],
+)
+def test_bad_names_refused_before_any_work(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], override: str, needle: str
+) -> None:
+    path = config_file(data_dir, tmp_path)
+    run = tmp_path / "run"
+    assert run_cli("run", str(path), override, "--out", str(run), "--quiet") == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+    assert not (run / "initial_pool").exists() and not (run / "cycle_00").exists()

@@ -38,6 +38,7 @@ from .io import atomic_write_json, atomic_write_text, read_json
 __all__ = [
     "STAGES",
     "STAGE_FILES",
+    "check_config",
     "derive_seed",
     "load_datasets",
     "rebuild_metrics_log",
@@ -374,6 +375,27 @@ class _Run:
             rebuild_metrics_log(self.dir)
 
 
+def check_config(cfg: RunConfig) -> None:
+    """Refuse, before any work, names and options that would fail only in a later stage:
+    the strategy and its options, the detector and backbone names, ``train_options``."""
+    from .detector import known_backbones, known_detectors
+    from .strategies import build_strategy
+
+    build_strategy(cfg.strategy.name, **cfg.strategy.options)
+    d = cfg.detector
+    if d.name not in known_detectors():
+        raise ConfigError(
+            f"config key 'detector.name': unknown detector {d.name!r}; "
+            f"known: {', '.join(known_detectors())}"
+        )
+    if d.name == "faster_rcnn" and d.backbone not in known_backbones():
+        raise ConfigError(
+            f"config key 'detector.backbone': unknown backbone {d.backbone!r}; "
+            f"known: {', '.join(known_backbones())}"
+        )
+    _check_train_options(d.train_options)
+
+
 def _check_train_options(options: dict[str, Any]) -> None:
     """Refuse ``detector.train_options`` keys the training loop does not take."""
     import inspect
@@ -446,7 +468,7 @@ def run_loop(
     root = Path(run_dir)
     root.mkdir(parents=True, exist_ok=True)
     _deterministic(cfg)
-    _check_train_options(cfg.detector.train_options)
+    check_config(cfg)
     run = _Run(cfg, root, progress)
     if run.dist.rank == 0:
         _write_config(cfg, root)
