@@ -208,6 +208,17 @@ def test_default_scale_index_follows_train_scale(world: dict[str, Any]) -> None:
     assert np.isclose(s.threshold(ctx), 0.3)
 
 
+def test_mural_score_threshold_default_is_its_own(world: dict[str, Any]) -> None:
+    # mural's measured default (docs/strategies.md) does not follow the context's; an
+    # explicit null still means "the context's".
+    ds = world["dataset"]
+    ctx = make_context(ds, make_pool(ds), world["detections"], 3)
+    ctx.score_threshold = 0.9
+    assert build_strategy("mural").threshold(ctx) == 0.05
+    assert build_strategy("mural", score_threshold=None).threshold(ctx) == 0.9
+    assert build_strategy("mural", score_threshold=0.4).threshold(ctx) == 0.4
+
+
 def test_import_does_not_import_torch() -> None:
     import subprocess
     import sys
