@@ -18,6 +18,7 @@ COCO mAP on the validation split.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +32,9 @@ from mural.data.coco import CocoDataset
 from mural.data.synthetic import make_synthetic
 from mural.detector import BackboneSpec, build_detector, register_backbone
 from mural.evaluation import evaluate_coco
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.detector.helpers import FullImages
 
 SCALES = [(96, 128), (128, 128), (192, 256)]
 
@@ -58,29 +62,6 @@ class SmallCNN(torch.nn.Module):
 register_backbone(
     "bench_small_cnn", BackboneSpec(lambda state, trainable, pre: SmallCNN(), ((16, 32, 64),))
 )
-
-
-class FullImages(torch.utils.data.Dataset):  # type: ignore[type-arg]
-    """Full images in the TrainingSamples format (labels 1..C)."""
-
-    def __init__(self, ds: CocoDataset) -> None:
-        self.ds, self.ids = ds, ds.image_ids()
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, Any]]:
-        image_id = self.ids[i]
-        with Image.open(self.ds.image_path(image_id)) as im:
-            arr = np.asarray(im.convert("RGB"))
-        img = torch.from_numpy(arr.copy()).permute(2, 0, 1).float() / 255
-        return img, {
-            "boxes": torch.as_tensor(self.ds.boxes_xyxy(image_id), dtype=torch.float32).reshape(
-                -1, 4
-            ),
-            "labels": torch.as_tensor(self.ds.labels(image_id) + 1, dtype=torch.int64),
-            "image_id": image_id,
-        }
 
 
 def plain_model(det: Any, size: int) -> torch.nn.Module:
