@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from mural import scaled_size
@@ -44,3 +45,45 @@ def test_region_to_original():
 def test_bad_sizes(image, scale):
     with pytest.raises(ValueError, match=r"non-positive|finite"):
         scaled_size(image, scale)
+
+
+# --- RegionFrame: hand-computed conversions ------------------------------------------
+
+
+def test_region_frame_hand_case() -> None:
+    from mural.core.geometry import RegionFrame
+
+    # 100x200 image at (50, 1000): f = min(50/100, 1000/200) = 0.5, scaled (50, 100).
+    fr = RegionFrame.at((100, 200), (50, 1000), window=(10, 4, 210, 104))
+    assert fr.factor == 0.5
+    assert fr.scaled_size == (50, 100)
+    box = [20.0, 10.0, 60.0, 30.0]  # original pixels
+    np.testing.assert_allclose(fr.original_to_scaled(box), [[10, 5, 30, 15]])
+    np.testing.assert_allclose(fr.original_to_window(box), [[0, 1, 20, 11]])
+    np.testing.assert_allclose(fr.window_to_original([[0, 1, 20, 11]]), [box])
+    assert fr.window_in_original() == (20.0, 8.0, 420.0, 208.0)
+    np.testing.assert_allclose(fr.clip_to_window([[-5, 3, 250, 120]]), [[0, 3, 200, 100]])
+    np.testing.assert_allclose(fr.clip_to_image([[-1, 3, 200.2, 99]]), [[0, 3, 200, 99]])
+
+
+def test_region_frame_default_window_and_empty() -> None:
+    from mural.core.geometry import RegionFrame
+
+    fr = RegionFrame.at((480, 640), (800, 1280))
+    assert fr.window == (0, 0, 640, 480)
+    assert fr.scaled_size == scaled_size((480, 640), (800, 1280))
+    assert fr.original_to_window(np.zeros((0, 4))).shape == (0, 4)
+    with pytest.raises(ValueError, match="inverted"):
+        RegionFrame.at((10, 10), (5, 5), window=(5, 0, 5, 10))
+    with pytest.raises(ValueError, match="shape"):
+        fr.original_to_scaled([[1, 2, 3]])
+
+
+def test_region_frame_round_trip_random(rng: np.random.Generator) -> None:
+    from mural.core.geometry import RegionFrame
+
+    for _ in range(20):
+        h, w = (int(v) for v in rng.integers(5, 500, size=2))
+        fr = RegionFrame.at((h, w), (int(rng.integers(5, 900)), 2000), window=(3, 7, 3 + w, 7 + h))
+        b = np.sort(rng.uniform(0, 400, size=(6, 4)), axis=1)
+        np.testing.assert_allclose(fr.window_to_original(fr.original_to_window(b)), b)

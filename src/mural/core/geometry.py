@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "RegionFrame",
     "as_boxes",
     "box_area",
     "box_iou",
@@ -149,3 +151,118 @@ def contained(boxes: NDArray[np.float64], window: Sequence[float]) -> NDArray[np
     """Which ``(N, 4)`` boxes lie fully inside ``window`` ``(x0, y0, x1, y1)``; shape ``(N,)``."""
     x0, y0, x1, y1 = window
     return (boxes[:, 0] >= x0) & (boxes[:, 2] <= x1) & (boxes[:, 1] >= y0) & (boxes[:, 3] <= y1)
+
+
+@dataclass(frozen=True)
+class RegionFrame:
+    """The three pixel frames of one image at one scale, and a window on the scaled image.
+
+    * **original**: the image as stored, size ``image_size = (H, W)``;
+    * **scaled**: the image resized at ``scale``, size ``scaled_size(image_size, scale)``,
+      ``scaled = original * f`` with ``f = scale_factor(image_size, scale)``;
+    * **window**: pixels of a region (contract §1) whose top-left corner is at
+      ``(window[0], window[1])`` on the scaled image: ``window = scaled - (x0, y0)``.
+
+    Every conversion takes and returns ``(N, 4)`` ``xyxy`` float64 arrays (a single box
+    may be given as a length-4 sequence; the result is then ``(1, 4)``). Nothing is
+    clipped: :meth:`clip_to_window` and :meth:`clip_to_image` do that explicitly.
+
+    >>> fr = RegionFrame.at((480, 640), (800, 1280), window=(10, 20, 650, 500))
+    >>> fr.scaled_size
+    (800, 1067)
+    """
+
+    image_size: Size
+    scale: tuple[float, float]
+    factor: float
+    window: Window = (0, 0, 0, 0)
+
+    @classmethod
+    def at(
+        cls,
+        image_size: Sequence[int],
+        scale: Sequence[float],
+        window: Sequence[int] | None = None,
+    ) -> RegionFrame:
+        """The frame of an ``(H, W)`` image at ``scale``; ``window`` defaults to the region
+        of the original image's size at ``(0, 0)``."""
+        h, w = check_size(image_size, "image_size")
+        lo, hi = _check_scale(scale)
+        f = scale_factor((h, w), (lo, hi))
+        if window is None:
+            win: Window = (0, 0, w, h)
+        else:
+            vals = tuple(window)
+            if len(vals) != 4 or any(float(v) != int(v) for v in vals):
+                raise ValueError(f"window must be four integers (x0, y0, x1, y1), got {window!r}")
+            win = (int(vals[0]), int(vals[1]), int(vals[2]), int(vals[3]))
+            if win[2] <= win[0] or win[3] <= win[1]:
+                raise ValueError(f"window is inverted or empty: {window!r}")
+        return cls((h, w), (lo, hi), f, win)
+
+    @property
+    def scaled_size(self) -> Size:
+        """``(H_s, W_s)`` of the scaled image (contract §1 rounding)."""
+        h, w = self.image_size
+        return int(h * self.factor + 0.5), int(w * self.factor + 0.5)
+
+    @property
+    def offset(self) -> NDArray[np.float64]:
+        """``(x0, y0, x0, y0)`` of the window, to subtract from scaled boxes; shape ``(4,)``."""
+        x0, y0 = self.window[0], self.window[1]
+        return np.array([x0, y0, x0, y0], dtype=np.float64)
+
+    def original_to_scaled(self, boxes: Any) -> NDArray[np.float64]:
+        """``(N, 4)`` boxes in original pixels, in scaled pixels."""
+        return _boxes(boxes) * self.factor
+
+    def scaled_to_original(self, boxes: Any) -> NDArray[np.float64]:
+        """``(N, 4)`` boxes in scaled pixels, in original pixels."""
+        return _boxes(boxes) / self.factor
+
+    def scaled_to_window(self, boxes: Any) -> NDArray[np.float64]:
+        """``(N, 4)`` boxes in scaled pixels, in window pixels."""
+        return _boxes(boxes) - self.offset
+
+    def window_to_scaled(self, boxes: Any) -> NDArray[np.float64]:
+        """``(N, 4)`` boxes in window pixels, in scaled pixels."""
+        return _boxes(boxes) + self.offset
+
+    def original_to_window(self, boxes: Any) -> NDArray[np.float64]:
+        """``(N, 4)`` boxes in original pixels, in window pixels."""
+        return self.scaled_to_window(self.original_to_scaled(boxes))
+
+    def window_to_original(self, boxes: Any) -> NDArray[np.float64]:
+        """``(N, 4)`` boxes in window pixels, in original pixels."""
+        return self.scaled_to_original(self.window_to_scaled(boxes))
+
+    def window_in_original(self) -> tuple[float, float, float, float]:
+        """The window as a rectangle in original pixels, ``(left/f, top/f, right/f, bottom/f)``."""
+        return region_to_original(self.window, self.factor)
+
+    def clip_to_window(self, boxes: Any) -> NDArray[np.float64]:
+        """``(N, 4)`` window-pixel boxes clipped to the window's extent."""
+        b = _boxes(boxes).copy()
+        w, h = self.window[2] - self.window[0], self.window[3] - self.window[1]
+        np.clip(b[:, 0::2], 0.0, float(w), out=b[:, 0::2])
+        np.clip(b[:, 1::2], 0.0, float(h), out=b[:, 1::2])
+        return b
+
+    def clip_to_image(self, boxes: Any) -> NDArray[np.float64]:
+        """``(N, 4)`` original-pixel boxes clipped to the original image ``(0, 0, W, H)``."""
+        b = _boxes(boxes).copy()
+        h, w = self.image_size
+        np.clip(b[:, 0::2], 0.0, float(w), out=b[:, 0::2])
+        np.clip(b[:, 1::2], 0.0, float(h), out=b[:, 1::2])
+        return b
+
+
+def _boxes(boxes: Any) -> NDArray[np.float64]:
+    arr = np.asarray(boxes, dtype=np.float64)
+    if arr.ndim == 1 and arr.shape[0] == 4:
+        arr = arr.reshape(1, 4)
+    if arr.size == 0:
+        return np.zeros((0, 4), dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise ValueError(f"boxes must have shape (N, 4) (x0, y0, x1, y1), got {arr.shape}")
+    return arr
