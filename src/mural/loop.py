@@ -218,7 +218,7 @@ class _Run:
     def detector(self, c: int) -> Any:
         from .detector import Detector
 
-        return Detector.load(self.cdir(c) / "model.pt")
+        return Detector.load(self.cdir(c) / "model.pt", device=self.cfg.device)
 
     # -- stages ---------------------------------------------------------------------
     def train(self, c: int, out: Path) -> None:
@@ -227,7 +227,7 @@ class _Run:
 
         d = self.cfg.detector
         if d.warm_start and c > 0:
-            det = Detector.load(self.cdir(c - 1) / "model.pt")
+            det = Detector.load(self.cdir(c - 1) / "model.pt", device=self.cfg.device)
         else:
             det = build_detector(
                 d.name,
@@ -238,7 +238,7 @@ class _Run:
                 max_size=d.max_size,
                 class_names=self.train_ds.class_names,
                 seed=derive_seed(self.cfg.seed, c, "weights"),
-                device=None if self.cfg.device == "auto" else self.cfg.device,
+                device=self.cfg.device,
                 **d.options,
             )
         samples = TrainingSamples(
@@ -330,13 +330,6 @@ class _Run:
 
         d = self.cfg.detector
         strategy = self.strategy()
-        model = None
-        if strategy.needs_model:
-            from .strategies import torchvision_access
-
-            model = torchvision_access(
-                self.detector(c).model, self.train_ds, scale=(d.min_size, d.max_size)
-            )
         ctx = SelectionContext(
             dataset=self.train_ds,
             pool=self.load_pool(c),
@@ -346,7 +339,7 @@ class _Run:
             budget=self.cfg.budget,
             cycle=c + 1,
             rng=np.random.default_rng(derive_seed(self.cfg.seed, c, "select")),
-            model=model,
+            detector=self.detector(c) if strategy.needs_model else None,
             train_scale=(d.min_size, d.max_size),
         )
         doc = strategy.select(ctx).to_json()

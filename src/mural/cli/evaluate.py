@@ -40,7 +40,9 @@ def register(sub: Any) -> None:
     p.add_argument("--batch-size", type=int, default=2)
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--score-threshold", type=float, default=0.05)
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
+    p.add_argument(
+        "--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto, the GPU if any)"
+    )
     p.add_argument("--detections", default=None, help="also save the detections (.npz)")
     p.set_defaults(func=run)
 
@@ -58,8 +60,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
     info = init_distributed()
     dataset = CocoDataset.load(args.dataset, args.images)
-    options = {"device": args.device} if args.device else {}
-    det = Detector.load(args.model, **options)
+    det = Detector.load(args.model, device=args.device)
     scales = [args.scale] if args.scale else None
     dets = det.predict(
         dataset,

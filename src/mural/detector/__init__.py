@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from .backbones import BackboneSpec, imagenet_cache_path, known_backbones, register_backbone
 from .base import Detector, build_detector, known_detectors, register_detector
-from .faster_rcnn import FasterRCNNDetector, NoResizeTransform, ProbRoIHeads
+from .faster_rcnn import FasterRCNNDetector
+from .parts import IgnoreAwareRoIHeads, IgnoreAwareRPN, NoResizeTransform, ProbRoIHeads
 
 __all__ = [
     "BackboneSpec",
     "Detector",
     "FasterRCNNDetector",
+    "IgnoreAwareRPN",
+    "IgnoreAwareRoIHeads",
     "NoResizeTransform",
     "ProbRoIHeads",
     "build_detector",

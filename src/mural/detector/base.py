@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from ..errors import ConfigError, DataError
 
 if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
     from ..data.coco import CocoDataset
     from ..detections import Detections
 
@@ -71,13 +73,42 @@ class Detector(ABC):
     ) -> Detections:
         """Detections of ``image_ids`` (default: all) at every scale of ``scales``."""
 
+    def predict_views(
+        self,
+        dataset: CocoDataset,
+        image_ids: Sequence[int],
+        transform: str = "none",
+        *,
+        seed: int = 0,
+        scale: Sequence[int] | None = None,
+        batch_size: int = 2,
+    ) -> list[dict[str, NDArray[Any]]]:
+        """Predictions on a transformed view of each image, for the model-based baselines.
+
+        Per image of ``image_ids``, a dict: ``boxes`` ``(K, 4)`` float64 xyxy in the
+        *original* image's pixels; ``scores`` ``(K,)``; ``labels`` ``(K,)`` int64
+        ``0..C-1``; ``probs`` ``(K, C + 1)`` the detection's softmax class probabilities,
+        background last; ``proposals`` ``(K, 4)`` the RPN proposal each box was regressed
+        from (original pixels). ``transform``: ``"none"``, ``"hflip"``, ``"color:<f>"``
+        (brightness and contrast times ``f``), ``"noise:<sigma>"`` (Gaussian pixel noise,
+        ``sigma`` on the 0..255 scale, drawn from ``seed``), ``"resize:<f>"``. Each view
+        is fed at ``scale`` (``(min_size, max_size)``; default: the detector's own).
+
+        Detectors that cannot (the default) raise :class:`ConfigError`.
+        """
+        raise ConfigError(
+            f"detector {self.name!r} gives no view predictions (needed by CALD, LS+C, LT/C)"
+        )
+
     @abstractmethod
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the weights and configuration to one file (atomically)."""
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], **options: Any) -> Detector:
-        """Read a file written by :meth:`save`, whichever registered detector wrote it."""
+    def load(cls, path: str | os.PathLike[str], *, device: str = "cpu", **options: Any) -> Detector:
+        """Read a file written by :meth:`save`, whichever registered detector wrote it,
+        onto ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``); ``options``
+        override the saved configuration."""
         import torch
 
         p = Path(path)
@@ -97,7 +128,7 @@ class Detector(ABC):
         klass = _DETECTORS[name]
         if cls is not Detector and not issubclass(klass, cls):
             raise DataError(f"{p}: holds a {name!r} detector, not a {cls.__name__}")
-        return klass._from_state(state, **options)
+        return klass._from_state(state, device=device, **options)
 
     @classmethod
     @abstractmethod

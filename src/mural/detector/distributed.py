@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
+from ..errors import ConfigError
+
 __all__ = [
     "DistInfo",
     "all_gather_objects",
@@ -24,6 +26,7 @@ __all__ = [
     "get_info",
     "init_distributed",
     "is_main",
+    "resolve_device",
     "shard",
 ]
 
@@ -94,3 +97,21 @@ def default_device(info: DistInfo | None = None) -> torch.device:
     if torch.cuda.is_available():
         return torch.device("cuda", info.local_rank % max(1, torch.cuda.device_count()))
     return torch.device("cpu")
+
+
+def resolve_device(device: str | torch.device, info: DistInfo | None = None) -> torch.device:
+    """The torch device a setting names: ``"auto"`` is :func:`default_device`, a bare
+    ``"cuda"`` this process's GPU (``LOCAL_RANK``), anything else as torch reads it."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return default_device(info)
+    if device == "cuda":
+        info = info or get_info()
+        return torch.device("cuda", info.local_rank % max(1, torch.cuda.device_count()))
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(
+            f"device: bad value {device!r}; expected cpu, cuda, cuda:N or auto"
+        ) from None

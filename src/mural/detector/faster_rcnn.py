@@ -1,22 +1,27 @@
-"""torchvision's Faster R-CNN as a :class:`Detector`, with two changes that MuRAL needs.
+"""torchvision's Faster R-CNN as a :class:`Detector`, with the parts MuRAL needs.
 
-1. **No internal resize.** ``GeneralizedRCNNTransform.resize`` is replaced by the identity
-   (:class:`NoResizeTransform`), in training and inference alike. Inference resizes each
-   image itself to exactly :func:`mural.core.scaled_size` of every requested scale, so the
-   network sees that resolution and boxes come out in scaled pixels; training samples
-   arrive already at their scale (a region is the window cut from the scaled image, a full
-   image is at its original size). Normalisation and padding to a multiple of 32 are kept.
-2. **Class probabilities are kept.** :class:`ProbRoIHeads` returns, with each kept
+The parts (:mod:`mural.detector.parts`) are torchvision subclasses passed to or built
+beside torchvision's ``FasterRCNN`` constructor:
+
+1. **No internal resize** (:class:`NoResizeTransform`), in training and inference alike.
+   Inference resizes each image itself to exactly :func:`mural.core.scaled_size` of every
+   requested scale, so the network sees that resolution and boxes come out in scaled
+   pixels; training samples arrive already at their scale. Normalisation and padding to a
+   multiple of 32 are kept.
+2. **Class probabilities and proposals are kept** (:class:`ProbRoIHeads`): with each kept
    detection, the softmax row of the proposal it came from (``C + 1`` values, background
-   moved last). By default each proposal gives at most one detection, its most probable
-   foreground class (``multi_label=False``), so ``label == argmax(probs[:C])`` and
-   ``score == probs[label]``; ``multi_label=True`` is torchvision's rule (one detection per
-   class above the threshold).
-3. **RoIAlign scales from the padded batch.** torchvision's ``MultiScaleRoIAlign`` infers
-   each level's stride once, from the *first* batch's largest unpadded image, and caches
-   it; for small images (and for a model whose first batch differed, e.g. after loading)
-   that rounds to the wrong power of two. :class:`PaddedRoIAlign` recomputes it for every
-   batch from the padded size (a multiple of 32), which is what the backbone really saw.
+   last), the proposal's index and box. By default each proposal gives at most one
+   detection, its most probable foreground class (``multi_label=False``), so
+   ``label == argmax(probs[:C])`` and ``score == probs[label]``; ``multi_label=True`` is
+   torchvision's rule (one detection per class above the threshold).
+3. **RoIAlign scales from the padded batch** (:class:`PaddedRoIAlign`): torchvision's
+   ``MultiScaleRoIAlign`` infers each level's stride once, from the *first* batch's
+   largest unpadded image, and caches it; for small images (and for a model whose first
+   batch differed, e.g. after loading) that rounds to the wrong power of two.
+4. **Loss-level ignore** (:class:`IgnoreAwareRPN`, :class:`ProbRoIHeads`): a training
+   target's ``ignore_boxes`` ``(M, 4)`` (xyxy, pixels of the image tensor) make anchors
+   and proposals that would be negatives but lie at least half inside one of them
+   neither positive nor negative (:func:`mural.detector.parts.ignore_negatives`).
 """
 
 from __future__ import annotations
@@ -27,19 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor
+from numpy.typing import NDArray
 from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
-from torchvision.models.detection.roi_heads import RoIHeads
-from torchvision.models.detection.transform import GeneralizedRCNNTransform
-from torchvision.ops import boxes as box_ops
-from torchvision.ops.poolers import (
-    MultiScaleRoIAlign,
-    _filter_input,
-    _multiscale_roi_align,
-    _setup_scales,
-)
 
 from ..core.geometry import scaled_size
 from ..detections import Detections, ScaleDetections
@@ -49,102 +44,25 @@ from . import distributed as mdist
 from .backbones import anchors_for, build_backbone
 from .base import CHECKPOINT_FORMAT, Detector, register_detector
 from .images import MultiScaleImages, list_collate
+from .parts import (
+    SIZE_DIVISIBLE,
+    IgnoreAwareRPN,
+    NoResizeTransform,
+    PaddedRoIAlign,
+    ProbRoIHeads,
+)
+from .views import ViewPredictor
 
 if TYPE_CHECKING:
     from ..data.coco import CocoDataset
 
-__all__ = ["FasterRCNNDetector", "NoResizeTransform", "PaddedRoIAlign", "ProbRoIHeads"]
-
-SIZE_DIVISIBLE = 32  # GeneralizedRCNNTransform pads batches to a multiple of this
-
-
-class NoResizeTransform(GeneralizedRCNNTransform):
-    """Normalise and batch (pad to a multiple of 32) but never resize."""
-
-    def resize(
-        self, image: Tensor, target: dict[str, Tensor] | None = None
-    ) -> tuple[Tensor, dict[str, Tensor] | None]:
-        return image, target
-
-
-class PaddedRoIAlign(MultiScaleRoIAlign):
-    """``MultiScaleRoIAlign`` whose level scales come from each batch's padded size."""
-
-    def forward(  # type: ignore[override]
-        self, x: dict[str, Tensor], boxes: list[Tensor], image_shapes: list[tuple[int, int]]
-    ) -> Tensor:
-        feats = _filter_input(x, self.featmap_names)
-        d = SIZE_DIVISIBLE
-        h = max(int(s[0]) for s in image_shapes)
-        w = max(int(s[1]) for s in image_shapes)
-        padded = [((h + d - 1) // d * d, (w + d - 1) // d * d)]
-        self.scales, self.map_levels = _setup_scales(
-            feats, padded, self.canonical_scale, self.canonical_level
-        )
-        return _multiscale_roi_align(
-            feats, boxes, self.output_size, self.sampling_ratio, self.scales, self.map_levels
-        )
-
-
-class ProbRoIHeads(RoIHeads):
-    """``RoIHeads`` whose eval output also holds ``probs`` ``(M, C + 1)``, background last."""
-
-    multi_label: bool = False
-
-    def postprocess_detections(  # type: ignore[override]
-        self,
-        class_logits: Tensor,
-        box_regression: Tensor,
-        proposals: list[Tensor],
-        image_shapes: list[tuple[int, int]],
-    ) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
-        device = class_logits.device
-        n_cls = class_logits.shape[-1]
-        per_image = [p.shape[0] for p in proposals]
-        pred_boxes = self.box_coder.decode(box_regression, proposals)
-        pred_scores = F.softmax(class_logits.float(), -1)
-        all_boxes, all_scores, all_labels, all_probs = [], [], [], []
-        for boxes, scores, shape in zip(
-            pred_boxes.split(per_image, 0),
-            pred_scores.split(per_image, 0),
-            image_shapes,
-            strict=True,
-        ):
-            boxes = box_ops.clip_boxes_to_image(boxes, shape)
-            n = scores.shape[0]
-            if self.multi_label:
-                labels = torch.arange(1, n_cls, device=device).view(1, -1).expand(n, -1)
-                prop = torch.arange(n, device=device).view(-1, 1).expand(n, n_cls - 1)
-                b = boxes[:, 1:].reshape(-1, 4)
-                s = scores[:, 1:].reshape(-1)
-                lab = labels.reshape(-1)
-                prop = prop.reshape(-1)
-            else:
-                s, lab = scores[:, 1:].max(dim=1)
-                lab = lab + 1
-                prop = torch.arange(n, device=device)
-                b = boxes[prop, lab]
-            keep = torch.where(s > self.score_thresh)[0]
-            b, s, lab, prop = b[keep], s[keep], lab[keep], prop[keep]
-            keep = box_ops.remove_small_boxes(b, min_size=1e-2)
-            b, s, lab, prop = b[keep], s[keep], lab[keep], prop[keep]
-            keep = box_ops.batched_nms(b, s, lab, self.nms_thresh)[: self.detections_per_img]
-            b, s, lab, prop = b[keep], s[keep], lab[keep], prop[keep]
-            p = scores[prop]
-            all_boxes.append(b)
-            all_scores.append(s)
-            all_labels.append(lab)
-            all_probs.append(torch.cat([p[:, 1:], p[:, :1]], dim=1))
-        self._probs = all_probs
-        return all_boxes, all_scores, all_labels
-
-    def forward(self, features, proposals, image_shapes, targets=None):  # type: ignore[no-untyped-def]
-        result, losses = super().forward(features, proposals, image_shapes, targets)
-        if not self.training:
-            for r, p in zip(result, self._probs, strict=True):
-                r["probs"] = p
-            self._probs = []
-        return result, losses
+__all__ = [
+    "FasterRCNNDetector",
+    "IgnoreAwareRPN",
+    "NoResizeTransform",
+    "PaddedRoIAlign",
+    "ProbRoIHeads",
+]
 
 
 def _fingerprint(**kw: Any) -> dict[str, Any]:
@@ -171,6 +89,8 @@ class FasterRCNNDetector(Detector):
             (torchvision: 512). Smaller values speed up CPU training a lot.
         class_names: stored with the model, for reports.
         seed: seeds the random initialisation.
+        device: where the model lives: ``"cpu"`` (default), ``"cuda"`` (this process's GPU
+            under ``torchrun``), ``"cuda:N"`` or ``"auto"`` (``"cuda"`` when present).
     """
 
     def __init__(
@@ -196,7 +116,7 @@ class FasterRCNNDetector(Detector):
         image_std: Sequence[float] = (0.229, 0.224, 0.225),
         class_names: Sequence[str] | None = None,
         seed: int = 0,
-        device: str | torch.device | None = None,
+        device: str | torch.device = "cpu",
         download: bool = False,
     ) -> None:
         self.num_classes = int(num_classes)
@@ -229,12 +149,13 @@ class FasterRCNNDetector(Detector):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
             self.model = self._build(backbone_weights, download)
-        self.device = torch.device(device) if device is not None else mdist.default_device()
+        self.device = mdist.resolve_device(device)
         self.model.to(self.device)
 
     # ------------------------------------------------------------------ model
     def _build(self, weights: str, download: bool) -> FasterRCNN:
         from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+        from torchvision.models.detection.rpn import RPNHead
 
         c = self.config
         body, spec = build_backbone(
@@ -254,6 +175,12 @@ class FasterRCNNDetector(Detector):
         sizes, ratios = anchors_for(spec, c["anchor_sizes"], c["aspect_ratios"])
         rep = c["representation_size"]
         res = 7  # RoIAlign output
+        anchors = AnchorGenerator(sizes, ratios)
+        # Built in the order torchvision's constructor would (box head, predictor, then the
+        # RPN head), so a seed gives the same initial weights as before.
+        box_head = TwoMLPHead(body.out_channels * res * res, rep)
+        box_predictor = FastRCNNPredictor(rep, self.num_classes + 1)
+        rpn_head = RPNHead(body.out_channels, anchors.num_anchors_per_location()[0])
         model = FasterRCNN(
             body,
             num_classes=None,
@@ -261,9 +188,11 @@ class FasterRCNNDetector(Detector):
             max_size=c["max_size"],
             image_mean=c["image_mean"],
             image_std=c["image_std"],
-            rpn_anchor_generator=AnchorGenerator(sizes, ratios),
-            box_head=TwoMLPHead(body.out_channels * res * res, rep),
-            box_predictor=FastRCNNPredictor(rep, self.num_classes + 1),
+            rpn_anchor_generator=anchors,
+            rpn_head=rpn_head,
+            box_roi_pool=PaddedRoIAlign(["0", "1", "2", "3"], output_size=res, sampling_ratio=2),
+            box_head=box_head,
+            box_predictor=box_predictor,
             box_detections_per_img=c["detections_per_img"],
             box_nms_thresh=c["nms_thresh"],
             rpn_pre_nms_top_n_train=pre[0],
@@ -272,6 +201,10 @@ class FasterRCNNDetector(Detector):
             rpn_post_nms_top_n_test=post[1],
             box_batch_size_per_image=c.get("box_batch_size_per_image", 512),
         )
+        # FasterRCNN takes no argument for the transform, the RPN or the RoI heads
+        # themselves (only for their parts): it builds torchvision's classes. Rebuild the
+        # three from the same parts and settings as mural's subclasses and assign them to
+        # the documented attributes (GeneralizedRCNN.transform / .rpn / .roi_heads).
         model.transform = NoResizeTransform(
             c["min_size"],
             c["max_size"],
@@ -279,13 +212,12 @@ class FasterRCNNDetector(Detector):
             c["image_std"],
             size_divisible=SIZE_DIVISIBLE,
         )
-        model.roi_heads.box_roi_pool.__class__ = PaddedRoIAlign
-        model.roi_heads.__class__ = ProbRoIHeads
-        model.roi_heads.multi_label = c["multi_label"]  # type: ignore[assignment]
+        model.rpn = IgnoreAwareRPN.from_rpn(model.rpn)
+        model.roi_heads = ProbRoIHeads.from_heads(model.roi_heads, multi_label=c["multi_label"])
         return model
 
     def to(self, device: str | torch.device) -> FasterRCNNDetector:
-        self.device = torch.device(device)
+        self.device = mdist.resolve_device(device)
         self.model.to(self.device)
         return self
 
@@ -401,6 +333,30 @@ class FasterRCNNDetector(Detector):
                 dets.save(out_path)
             mdist.barrier()
         return dets
+
+    def predict_views(
+        self,
+        dataset: CocoDataset,
+        image_ids: Sequence[int],
+        transform: str = "none",
+        *,
+        seed: int = 0,
+        scale: Sequence[int] | None = None,
+        batch_size: int = 2,
+    ) -> list[dict[str, NDArray[Any]]]:
+        """See :meth:`Detector.predict_views`; views are resized to ``scale`` (default
+        ``(min_size, max_size)``) and detections kept above the heads' ``score_thresh``
+        (0.05)."""
+        if dataset.num_classes != self.num_classes:
+            raise ConfigError(
+                f"detector: model has {self.num_classes} classes, dataset "
+                f"{dataset.path or ''} has {dataset.num_classes}"
+            )
+        sc = (self.config["min_size"], self.config["max_size"]) if scale is None else scale
+        views = ViewPredictor(
+            self.model, dataset, device=self.device, batch_size=batch_size, scale=sc
+        )
+        return views.predict_views(image_ids, transform, seed=seed)
 
     def _assemble(
         self,

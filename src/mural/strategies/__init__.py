@@ -4,8 +4,9 @@
 >>> list_strategies()
 ['box_random', 'box_uncertainty', 'cald', 'ls_c', 'lt_c', 'mural', 'random', 'uncertainty', 'vaal']
 
-Importing this package does not import torch; VAAL and the model access import it when
-used. See ``docs/strategies.md`` for each strategy's choices.
+Importing this package does not import torch: the model-based baselines reach the model
+through the detector's interface (``Detector.predict_views``) and VAAL trains its networks
+in :mod:`mural.detector.vaal`. See ``docs/strategies.md`` for each strategy's choices.
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ __all__ = [
 
 
 def torchvision_access(model: Any, dataset: Any, **kw: Any) -> ModelAccess:
-    """Model access (CALD, LS+C, LT/C) on a torchvision Faster R-CNN; imports torch."""
-    from ._torchvision_access import TorchvisionModelAccess
+    """Model access (CALD, LS+C, LT/C) on a bare torchvision two-stage detector (one not
+    wrapped in a :class:`mural.detector.Detector`); imports torch. ``kw``: ``device``,
+    ``batch_size``, ``scale`` of :class:`mural.detector.views.ViewPredictor`."""
+    from ..detector.views import ViewPredictor
 
-    return TorchvisionModelAccess(model, dataset, **kw)
+    return ViewPredictor(model, dataset, **kw)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..data.coco import CocoDataset
     from ..data.pool import LabeledPool
     from ..detections import Detections
+    from ..detector import Detector
 
 __all__ = [
     "DEFAULT_SCORE_THRESHOLD",
@@ -178,8 +179,8 @@ class ViewPrediction(dict):  # type: ignore[type-arg]
 class ModelAccess(Protocol):
     """Extra forward passes for the baselines that need them (CALD, LS+C, LT/C).
 
-    Implemented on a torchvision Faster R-CNN by
-    :class:`mural.strategies._torchvision_access.TorchvisionModelAccess`.
+    Implemented over a :class:`mural.detector.Detector` (its ``predict_views``) by
+    :class:`mural.strategies.model_based.DetectorViews`.
     """
 
     num_classes: int
@@ -226,7 +227,10 @@ class SelectionContext:
         rng: the seeded generator every random choice draws from.
         score_threshold: detections below it take no part (a strategy's own
             ``score_threshold`` option wins when set).
-        model: model access for CALD, LS+C and LT/C (:class:`ModelAccess`), or ``None``.
+        model: model access for CALD, LS+C and LT/C (:class:`ModelAccess`), or ``None``
+            (then views of ``detector`` are used).
+        detector: the trained :class:`mural.detector.Detector`, or ``None``; CALD, LS+C
+            and LT/C read its ``predict_views`` at ``train_scale`` when ``model`` is unset.
         train_scale: ``(min_size, max_size)`` the detector was trained at; the default
             ``scale_index`` of single-scale strategies is the configured scale whose
             ``min_size`` is closest to it (scale 0 when ``None``).
@@ -241,6 +245,7 @@ class SelectionContext:
     score_threshold: float = DEFAULT_SCORE_THRESHOLD
     model: ModelAccess | None = None
     train_scale: tuple[int, int] | None = None
+    detector: Detector | None = None
 
 
 # -------------------------------------------------------------------------- result
@@ -493,10 +498,10 @@ class Strategy(ABC):
                 f"strategy {self.name!r} needs the detector's detections on D_U "
                 "(context.detections is None)"
             )
-        if self.needs_model and ctx.model is None:
+        if self.needs_model and ctx.model is None and ctx.detector is None:
             raise ConfigError(
-                f"strategy {self.name!r} needs model access (context.model is None; build one "
-                "with mural.strategies.torchvision_access(detector.model, dataset))"
+                f"strategy {self.name!r} needs model access (context.detector and "
+                "context.model are None; pass the trained Detector as detector=)"
             )
 
     def threshold(self, ctx: SelectionContext) -> float:

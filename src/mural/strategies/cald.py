@@ -25,7 +25,6 @@ from typing import ClassVar
 import numpy as np
 
 from ._common import take_images
-from ._model_common import js_divergence, max_iou, reference_views, scored_images
 from .base import (
     Option,
     SelectionContext,
@@ -37,6 +36,7 @@ from .base import (
     opt_str_list,
     register_strategy,
 )
+from .model_based import js_divergence, max_iou, model_access, reference_views, scored_images
 
 __all__ = ["Cald"]
 
@@ -69,12 +69,12 @@ class Cald(Strategy):
     }
 
     def _select(self, ctx: SelectionContext) -> SelectionResult:
-        assert ctx.model is not None
         ids, rest = scored_images(self, ctx)
+        access = model_access(ctx)
         c = int(ctx.dataset.num_classes)
         ref = reference_views(self, ctx, ids)
         views = [
-            ctx.model.predict_views(ids, t, seed=int(ctx.rng.integers(2**31)))
+            access.predict_views(ids, t, seed=int(ctx.rng.integers(2**31)))
             for t in self.options["augmentations"]
         ]
         beta = self.options["beta"]

@@ -20,7 +20,6 @@ from typing import ClassVar
 import numpy as np
 
 from ._common import take_images
-from ._model_common import max_iou, reference_views, scored_images
 from .base import (
     Option,
     SelectionContext,
@@ -30,6 +29,7 @@ from .base import (
     opt_int,
     register_strategy,
 )
+from .model_based import max_iou, model_access, reference_views, scored_images
 
 __all__ = ["LsC"]
 
@@ -64,12 +64,12 @@ class LsC(Strategy):
     }
 
     def _select(self, ctx: SelectionContext) -> SelectionResult:
-        assert ctx.model is not None
         ids, rest = scored_images(self, ctx)
+        access = model_access(ctx)
         ref = reference_views(self, ctx, ids, top_k=self.options["top_k"])
         levels = self.options["noise_levels"]
         noisy = [
-            ctx.model.predict_views(ids, f"noise:{s:g}", seed=int(ctx.rng.integers(2**31)))
+            access.predict_views(ids, f"noise:{s:g}", seed=int(ctx.rng.integers(2**31)))
             for s in levels
         ]
         score = np.zeros(len(ids))

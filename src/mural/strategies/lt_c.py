@@ -16,7 +16,6 @@ from typing import ClassVar
 import numpy as np
 
 from ._common import pairwise_iou_rows, take_images
-from ._model_common import reference_views, scored_images
 from .base import (
     Option,
     SelectionContext,
@@ -26,6 +25,7 @@ from .base import (
     opt_int,
     register_strategy,
 )
+from .model_based import reference_views, scored_images
 
 __all__ = ["LtC"]
 

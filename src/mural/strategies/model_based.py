@@ -1,16 +1,58 @@
-"""Helpers of the model-based baselines (CALD, LS+C, LT/C); NumPy only."""
+"""What the model-based baselines (CALD, LS+C, LT/C) share; NumPy only, no torch.
+
+They read the model through :class:`~mural.strategies.base.ModelAccess`: the context's
+``model`` when set (a test double, or any object with ``predict_views``), else
+:class:`DetectorViews` over the context's :class:`~mural.detector.Detector`, whose
+:meth:`~mural.detector.Detector.predict_views` runs the network.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..core.geometry import box_iou
-from .base import SelectionContext, Strategy
+from .base import ModelAccess, SelectionContext, Strategy
 
-__all__ = ["js_divergence", "max_iou", "reference_views", "scored_images"]
+__all__ = [
+    "DetectorViews",
+    "js_divergence",
+    "max_iou",
+    "model_access",
+    "reference_views",
+    "scored_images",
+]
+
+
+class DetectorViews:
+    """:class:`ModelAccess` over a detector: ``detector.predict_views`` on ``dataset`` at
+    ``scale`` (``None``: the detector's own)."""
+
+    def __init__(self, detector: Any, dataset: Any, scale: Sequence[int] | None = None) -> None:
+        self.detector = detector
+        self.dataset = dataset
+        self.scale = None if scale is None else (int(scale[0]), int(scale[1]))
+        self.num_classes = int(dataset.num_classes)
+
+    def predict_views(
+        self, image_ids: Sequence[int], transform: str, *, seed: int = 0
+    ) -> list[dict[str, NDArray[Any]]]:
+        out: list[dict[str, NDArray[Any]]] = self.detector.predict_views(
+            self.dataset, image_ids, transform, seed=seed, scale=self.scale
+        )
+        return out
+
+
+def model_access(ctx: SelectionContext) -> ModelAccess:
+    """The context's model access: ``ctx.model``, else views of ``ctx.detector`` at
+    ``ctx.train_scale``."""
+    if ctx.model is not None:
+        return ctx.model
+    assert ctx.detector is not None, "check_context guarantees a model or a detector"
+    return DetectorViews(ctx.detector, ctx.dataset, ctx.train_scale)
 
 
 def scored_images(strategy: Strategy, ctx: SelectionContext) -> tuple[list[int], list[int]]:
@@ -29,10 +71,9 @@ def reference_views(
     strategy: Strategy, ctx: SelectionContext, ids: list[int], top_k: int | None = None
 ) -> list[dict[str, NDArray[Any]]]:
     """Predictions on the untransformed images, score ``>= threshold``, best ``top_k``."""
-    assert ctx.model is not None
     thr = strategy.threshold(ctx)
     out = []
-    for p in ctx.model.predict_views(ids, "none", seed=0):
+    for p in model_access(ctx).predict_views(ids, "none", seed=0):
         s = np.asarray(p["scores"], dtype=np.float64)
         keep = np.flatnonzero(s >= thr)
         if top_k is not None and keep.shape[0] > top_k:
