@@ -71,11 +71,17 @@ def lr_factor(
 
 
 def targets_for_model(target: dict[str, Any], device: torch.device) -> dict[str, torch.Tensor]:
-    """Keep ``boxes`` ``(N, 4)`` float32 and ``labels`` ``(N,)`` int64; drop degenerate boxes."""
+    """Keep ``boxes`` ``(N, 4)`` float32 and ``labels`` ``(N,)`` int64 (degenerate boxes
+    dropped) and, when present, ``ignore_boxes`` ``(M, 4)`` float32 (xyxy, pixels of the
+    image tensor: anchors and proposals inside them are neither positive nor negative)."""
     boxes = torch.as_tensor(target["boxes"], dtype=torch.float32).reshape(-1, 4)
     labels = torch.as_tensor(target["labels"], dtype=torch.int64).reshape(-1)
     ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-    return {"boxes": boxes[ok].to(device), "labels": labels[ok].to(device)}
+    out = {"boxes": boxes[ok].to(device), "labels": labels[ok].to(device)}
+    if target.get("ignore_boxes") is not None:
+        ign = torch.as_tensor(target["ignore_boxes"], dtype=torch.float32).reshape(-1, 4)
+        out["ignore_boxes"] = ign.to(device)
+    return out
 
 
 def _collate(batch: list[Any]) -> tuple[list[Any], list[Any]]:
