@@ -201,7 +201,8 @@ def test_full_run_files_and_records(data_dir: Path, tmp_path: Path) -> None:
     assert sel0["kind"] == "regions" and sel0["spent"] >= 25  # budget rule: stop at >= B
     assert records[0]["selected_objects"] == sel0["spent"]
     assert records[1]["added_objects"] == sel0["spent"]
-    assert records[1]["regions"] == len(sel0["items"])
+    assert sel0["format"] == "mural-selection/2"
+    assert records[1]["regions"] == len(sel0["regions"])
     assert sum(records[0]["selected_categories"].values()) == sel0["spent"]
     assert list(records[0]["per_class_AP"]) == list(CLASS_NAMES)
     assert records[2]["selected_objects"] == 0
@@ -326,7 +327,7 @@ def test_seeds_and_random_strategy(data_dir: Path, tmp_path: Path) -> None:
         sel = json.loads((tmp_path / "r" / f"seed_{s}" / "cycle_00" / "selection.json").read_text())
         assert sel["kind"] == "images" and sel["spent"] >= 25
         assert recs[1]["added_objects"] == sel["spent"]
-        assert recs[1]["full_images"] == 3 + len(sel["items"])
+        assert recs[1]["full_images"] == 3 + len(sel["images"])
     p1 = json.loads((tmp_path / "r" / "seed_1" / "initial_pool" / "pool.json").read_text())
     p2 = json.loads((tmp_path / "r" / "seed_2" / "initial_pool" / "pool.json").read_text())
     assert p1["full_images"] != p2["full_images"]  # the initial set follows the run seed

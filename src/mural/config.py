@@ -27,6 +27,7 @@ import yaml
 from .errors import ConfigError
 
 __all__ = [
+    "DEFAULT_SCORE_THRESHOLD",
     "DatasetConfig",
     "DetectorConfig",
     "InitialConfig",
@@ -40,6 +41,12 @@ __all__ = [
     "packaged_config",
     "packaged_configs",
 ]
+
+
+#: The detection score threshold: the detector's own (torchvision's ``box_score_thresh``).
+#: The one setting is ``detector.score_threshold``: detections below it are neither
+#: evaluated nor read by any strategy; this is only its default.
+DEFAULT_SCORE_THRESHOLD = 0.05
 
 
 @dataclass
@@ -92,7 +99,7 @@ class DetectorConfig:
     batch_size: int = 4
     min_size: int = 800
     max_size: int = 1333
-    score_threshold: float = 0.05
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD
     hflip_prob: float = 0.5
     warm_start: bool = False
     options: dict[str, Any] = field(default_factory=dict)

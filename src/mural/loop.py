@@ -34,6 +34,7 @@ import yaml
 from .config import RunConfig, config_from_dict, config_to_dict
 from .errors import ConfigError
 from .io import atomic_write_json, atomic_write_text, read_json
+from .selection import read_selection, write_selection
 
 __all__ = [
     "STAGES",
@@ -330,6 +331,7 @@ class _Run:
 
         d = self.cfg.detector
         strategy = self.strategy()
+        seed = derive_seed(self.cfg.seed, c, "select")
         ctx = SelectionContext(
             dataset=self.train_ds,
             pool=self.load_pool(c),
@@ -338,20 +340,20 @@ class _Run:
             else None,
             budget=self.cfg.budget,
             cycle=c + 1,
-            rng=np.random.default_rng(derive_seed(self.cfg.seed, c, "select")),
+            rng=np.random.default_rng(seed),
+            score_threshold=d.score_threshold,
             detector=self.detector(c) if strategy.needs_model else None,
             train_scale=(d.min_size, d.max_size),
+            seed=seed,
         )
-        doc = strategy.select(ctx).to_json()
-        doc["category_names"] = {str(cat.id): cat.name for cat in self.train_ds.categories}
-        atomic_write_json(out, _plain(doc))
+        result = strategy.select(ctx)
+        result.inputs = {"detections": f"cycle_{c:02d}/detections.npz"}
+        write_selection(out, result)
 
     def acquire(self, c: int, out: Path) -> None:
-        from .strategies import SelectionResult
-
-        result = SelectionResult.from_json(read_json(self.cdir(c) / "selection.json"))
+        result = read_selection(self.cdir(c) / "selection.json")
         pool = self.load_pool(c)
-        result.apply(pool, c + 1)
+        pool.acquire(result, c + 1)
         pool.save(out)
 
     # -- one cycle ------------------------------------------------------------------
@@ -405,19 +407,6 @@ def _check_train_options(options: dict[str, Any]) -> None:
             )
 
 
-def _plain(x: Any) -> Any:
-    """JSON-ready copy: NumPy scalars and arrays become Python numbers and lists."""
-    if isinstance(x, dict):
-        return {str(k): _plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_plain(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, np.generic):
-        return x.item()
-    return x
-
-
 def rebuild_metrics_log(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Rewrite ``metrics.jsonl`` from the finished cycles' files (idempotent).
 
@@ -434,12 +423,11 @@ def rebuild_metrics_log(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]
             break
         m = read_json(d / "metrics.json")
         rec = {k: v for k, v in m.items() if k != "coco"}
-        sel = read_json(d / "selection.json") if (d / "selection.json").is_file() else None
-        rec["selected_objects"] = sel["spent"] if sel else 0
+        sel = read_selection(d / "selection.json") if (d / "selection.json").is_file() else None
+        rec["selected_objects"] = sel.spent if sel else 0
+        names = sel.category_names() if sel else {}
         rec["selected_categories"] = (
-            {sel["category_names"].get(k, k): v for k, v in sel["category_distribution"].items()}
-            if sel
-            else {}
+            {names.get(k, str(k)): v for k, v in sel.category_distribution().items()} if sel else {}
         )
         rec["strategy"] = cfg.strategy.name
         rec["label"] = cfg.label

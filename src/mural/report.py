@@ -33,6 +33,7 @@ import numpy as np
 
 from .errors import DataError
 from .io import atomic_write_bytes, atomic_write_text
+from .selection import read_selection
 
 __all__ = [
     "RunData",
@@ -58,12 +59,15 @@ class RunData:
     config: dict[str, Any] = field(default_factory=dict)
 
     def selections(self) -> list[tuple[int, dict[str, Any]]]:
-        """``(cycle, selection.json)`` of every cycle that has one, in cycle order."""
+        """``(cycle, selection.json)`` of every cycle that has one, in cycle order (the
+        document's picks under ``"items"``)."""
         out = []
         for d in sorted(self.path.glob("cycle_*")):
             f = d / "selection.json"
             if f.is_file():
-                out.append((int(d.name.split("_")[1]), json.loads(f.read_text("utf-8"))))
+                doc = read_selection(f).to_json()
+                doc["items"] = doc.pop(doc["kind"])  # the picks, whatever their kind
+                out.append((int(d.name.split("_")[1]), doc))
         return out
 
 

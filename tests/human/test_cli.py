@@ -99,3 +99,32 @@ def test_select_export_import(tmp_path: Path, capsys) -> None:
     assert not old & {
         (r["image_id"], r["scale_index"], tuple(r["window"])) for r in sel2["regions"]
     }
+
+
+def test_select_checks_export_options_before_replacing_the_selection(
+    tmp_path: Path, capsys
+) -> None:
+    # Issue 11: a bad --export or --mean-color used to fail only after selection.json was
+    # replaced. Now every input is checked first: exit 2, one line, the file unchanged.
+    data = write_dataset(tmp_path, with_gt=False)
+    argv = ["select", "--dataset", str(data), "--images", str(tmp_path / "images")]
+    argv += ["--budget", "5", "--out", str(tmp_path / "sel")]
+    for p, s, c in write_predictions(tmp_path):
+        argv += ["--predictions", str(p), "--scale", f"{s[0]},{s[1]}", "--coords", c]
+    assert main(argv) == 0
+    path = tmp_path / "sel" / "selection.json"
+    before = path.read_bytes()
+    capsys.readouterr()
+    changed = [a if a != "5" else "1" for a in argv]  # another budget: another selection
+    for extra, field in [
+        (["--export", "label-studio,bogus"], "--export"),
+        (["--export", "coco", "--mean-color", "0,0"], "--mean-color"),
+        (["--mean-color", "red,green,blue"], "--mean-color"),
+    ]:
+        assert main(changed + extra) == 2
+        assert path.read_bytes() == before
+        err = capsys.readouterr().err
+        assert field in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+        assert not (tmp_path / "sel" / "tasks").exists()
+    assert main(changed) == 0
+    assert path.read_bytes() != before

@@ -51,7 +51,7 @@ def test_estimated_cost_counts_predicted_objects(ds, tmp_path: Path) -> None:
             )
         ],
     )
-    sel = select_from_predictions(ds, dets, budget=1)
+    sel = select_from_predictions(ds, dets, budget=1, score_threshold=0.5)
     assert sel["cost"] == COST_ESTIMATED
     assert len(sel["regions"]) == 1
     r = sel["regions"][0]
@@ -61,6 +61,9 @@ def test_estimated_cost_counts_predicted_objects(ds, tmp_path: Path) -> None:
     # Eq. 4 with an empty pool: all counts 0 -> P(o) = 1 -> mean(1 - p)
     assert r["score"] == pytest.approx(((1 - 0.9) + (1 - 0.8) + (1 - 0.6)) / 3)
     assert len(r["predictions"]) == 3
+    # the default threshold is the detector's own (0.05), as in the loop: all four count
+    sel = select_from_predictions(ds, dets, budget=1)
+    assert sel["score_threshold"] == 0.05 and sel["spent"] == 4
 
 
 def test_an_object_predicted_at_two_scales_costs_once(ds, tmp_path: Path) -> None:
@@ -113,3 +116,53 @@ def test_ground_truth_cost_needs_ground_truth(ds, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--cost predictions"):
         select_from_predictions(ds, dets, 1, cost="ground-truth")
     assert select_from_predictions(ds, dets, 1)["regions"] == []
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"reduce": "max"}, {"reduce": "random"}, {"scale_aware": False}, {"scales": None}],
+)
+@pytest.mark.parametrize("budget", [1, 4, 1000])
+def test_loop_and_cli_select_identically(tmp_path: Path, options: dict, budget: int) -> None:
+    # The loop's `mural` strategy and `mural select` run one implementation: on the same
+    # dataset, pool, detections, threshold and seed they pick the same regions.
+    import numpy as np
+
+    from mural.strategies import SelectionContext, build_strategy
+
+    from ..strategies.helpers import make_dataset, make_detections, make_pool
+
+    gt_ds = make_dataset(tmp_path)
+    dets = make_detections(gt_ds)
+    thr, seed = 0.3, 5
+    ctx = SelectionContext(
+        dataset=gt_ds,
+        pool=make_pool(gt_ds),
+        detections=dets,
+        budget=budget,
+        cycle=1,
+        rng=np.random.default_rng(seed),
+        score_threshold=thr,
+    )
+    loop = build_strategy("mural", **options).select(ctx).to_json()
+    cli_opts = {
+        "reduce": options.get("reduce", "mean"),
+        "scale_aware": options.get("scale_aware", True),
+    }
+    cli = select_from_predictions(
+        gt_ds,
+        dets,
+        budget,
+        pool=make_pool(gt_ds),
+        score_threshold=thr,
+        cost="ground-truth",
+        seed=seed,
+        **cli_opts,
+    )
+    keys = ("image_id", "scale_index", "scale", "window", "score", "new_objects", "task_id")
+    assert loop["regions"], "the case must select something"
+    assert [{k: r[k] for k in keys} for r in loop["regions"]] == [
+        {k: r[k] for k in keys} for r in cli["regions"]
+    ]
+    assert loop["spent"] == cli["spent"] and loop["cost"] == cli["cost"] == "ground truth"
+    assert loop["score_threshold"] == cli["score_threshold"] == thr

@@ -7,7 +7,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from mural.core import generate_candidates_batch
@@ -150,9 +149,9 @@ def test_contract(world: dict[str, Any], name: str, budget: int) -> None:
     assert back == res
     assert back.to_json() == res.to_json()
 
-    # apply labels exactly `spent` new objects, and exactly those
+    # the pool acquires exactly `spent` new objects, and exactly those
     n0 = pool.num_labelled()
-    assert res.apply(pool, cycle=1) == res.spent
+    assert pool.acquire(res, cycle=1) == res.spent
     assert pool.num_labelled() == n0 + res.spent
     assert pool.labelled_keys() - before_keys == set(new)
 
@@ -205,18 +204,23 @@ def test_default_scale_index_follows_train_scale(world: dict[str, Any]) -> None:
     ctx.train_scale = (70, 1000)
     assert s.scale_index(ctx) == 1
     assert build_strategy("uncertainty", scale_index=0).scale_index(ctx) == 0
-    assert np.isclose(s.threshold(ctx), 0.3)
+    # the default threshold is the detector's own (issue 10: one protocol)
+    assert s.threshold(ctx) == 0.05
 
 
-def test_mural_score_threshold_default_is_its_own(world: dict[str, Any]) -> None:
-    # mural's measured default (docs/strategies.md) does not follow the context's; an
-    # explicit null still means "the context's".
+@pytest.mark.parametrize("name", list_strategies())
+def test_every_strategy_reads_the_context_threshold(world: dict[str, Any], name: str) -> None:
+    # One setting for every strategy: no strategy has a hidden default of its own; an
+    # explicit option still wins, and the selection document records the one it used.
     ds = world["dataset"]
     ctx = make_context(ds, make_pool(ds), world["detections"], 3)
     ctx.score_threshold = 0.9
-    assert build_strategy("mural").threshold(ctx) == 0.05
-    assert build_strategy("mural", score_threshold=None).threshold(ctx) == 0.9
-    assert build_strategy("mural", score_threshold=0.4).threshold(ctx) == 0.4
+    s = build_strategy(name)
+    assert s.threshold(ctx) == 0.9
+    if "score_threshold" in s.OPTIONS:
+        assert build_strategy(name, score_threshold=0.4).threshold(ctx) == 0.4
+    if s.needs_detections and not s.needs_model:
+        assert s.select(ctx).to_json()["score_threshold"] == 0.9
 
 
 def test_import_does_not_import_torch() -> None:

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ..config import DEFAULT_SCORE_THRESHOLD
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
@@ -50,7 +52,13 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--budget", type=float, required=True, help="budget B in objects")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for selection.json")
-    p.add_argument("--score-threshold", type=float, default=0.5)
+    p.add_argument(
+        "--score-threshold",
+        type=float,
+        default=DEFAULT_SCORE_THRESHOLD,
+        help="detections with a lower score take no part (default %(default)s: the "
+        "detector's own, as detector.score_threshold of mural run)",
+    )
     p.add_argument("--visible-threshold", type=float, default=0.7)
     p.add_argument("--reduce", choices=["mean", "max", "random"], default="mean")
     p.add_argument("--no-class-weighting", action="store_true", help="Eq. 2 instead of Eq. 4")
@@ -78,8 +86,11 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..human.predictions import PredictionFile, load_predictions, parse_scale
     from ..human.select import select_from_predictions
-    from ..io import atomic_write_json
+    from ..selection import SelectionResult, write_selection
 
+    # Every input is checked before anything is written (the previous selection.json
+    # stays as it was when one is bad).
+    formats, mean_color = _export_args(args)
     n = len(args.predictions)
     if len(args.scale) != n:
         raise ConfigError(
@@ -110,24 +121,60 @@ def run(args: argparse.Namespace) -> int:
         cost=args.cost,
         seed=args.seed,
     )
-    sel["pool"] = str(Path(args.pool).resolve()) if args.pool else None
-    sel["predictions"] = [
-        {"path": str(f.path.resolve()), "scale": list(f.scale), "coords": f.coords} for f in files
-    ]
+    doc = SelectionResult.from_json(sel)
+    doc.inputs = {
+        "pool": str(Path(args.pool).resolve()) if args.pool else None,
+        "predictions": [
+            {"path": str(f.path.resolve()), "scale": list(f.scale), "coords": f.coords}
+            for f in files
+        ],
+    }
     out = Path(args.out)
-    atomic_write_json(out / "selection.json", sel)
+    write_selection(out / "selection.json", doc)
     print(_summary(sel))
     print(f"wrote {out / 'selection.json'}")
-    if args.export:
+    if formats:
         from ..human.export import export_tasks
 
-        mc = None
-        if args.mean_color:
-            mc = [float(v) for v in args.mean_color.split(",")]
-        fm = [f.strip() for f in args.export.split(",") if f.strip()]
-        export_tasks(out / "selection.json", out / "tasks", formats=fm, dataset=ds, mean_color=mc)
+        export_tasks(
+            out / "selection.json",
+            out / "tasks",
+            formats=formats,
+            dataset=ds,
+            mean_color=mean_color,
+        )
         print(f"exported {len(sel['regions'])} tasks to {out / 'tasks'}")
     return 0
+
+
+def _export_args(args: argparse.Namespace) -> tuple[list[str], list[float] | None]:
+    """``--export`` formats and ``--mean-color``, checked (a bad one raises ConfigError)."""
+    import math
+
+    from ..errors import ConfigError
+    from ..human.export import FORMATS
+
+    formats: list[str] = []
+    if args.export:
+        formats = [f.strip() for f in args.export.split(",") if f.strip()]
+        bad = [f for f in formats if f not in FORMATS]
+        if bad or not formats:
+            raise ConfigError(
+                f"--export: unknown format {(bad or [args.export])[0]!r}; "
+                f"known: {', '.join(FORMATS)} (a comma list)"
+            )
+    mc = None
+    if args.mean_color is not None:
+        try:
+            mc = [float(v) for v in args.mean_color.split(",")]
+        except ValueError:
+            mc = []
+        if len(mc) != 3 or not all(math.isfinite(v) and v >= 0 for v in mc):
+            raise ConfigError(
+                f"--mean-color: expected R,G,B (3 non-negative numbers, 0..1 or 0..255), "
+                f"got {args.mean_color!r}"
+            )
+    return formats, mc
 
 
 def _summary(sel: dict[str, Any]) -> str:

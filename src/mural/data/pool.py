@@ -32,6 +32,7 @@ from ..errors import DataError
 from ..io import atomic_write_json, read_json
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..selection import SelectionResult
     from .coco import CocoDataset
 
 __all__ = [
@@ -443,6 +444,37 @@ class LabeledPool:
             for a in new:
                 entry[a] = cyc
         return len(new)
+
+    def acquire(self, selection: SelectionResult, cycle: int | None = None) -> int:
+        """Label what ``selection`` picked through the simulated oracle, in cycle ``cycle``
+        (default: the selection's). Images: :meth:`add_full_images`; regions:
+        :meth:`add_region` each; boxes: :meth:`add_objects` per image for the queries
+        that matched. Returns the newly labelled objects, which equals
+        ``selection.spent`` when the pool is in the state the selection was made from.
+        """
+        from ..selection import COST_GT, Granularity
+
+        if selection.cost_source != COST_GT:
+            raise DataError(
+                f"a selection whose cost is {selection.cost_source!r} has no ground truth to "
+                "acquire (fix: annotate its regions and bring them in with mural import)"
+            )
+        cyc = selection.cycle if cycle is None else int(cycle)
+        before = self.num_labelled()
+        g = selection.granularity
+        if g is Granularity.IMAGE:
+            self.add_full_images([it.image_id for it in selection.items], cyc)
+        elif g is Granularity.REGION:
+            for r in selection.items:
+                self.add_region(r.image_id, r.scale, r.scale_index, r.window, cyc)
+        else:
+            per: dict[int, list[int]] = {}
+            for b in selection.items:
+                if b.ann_id is not None:
+                    per.setdefault(b.image_id, []).append(b.ann_id)
+            for iid, anns in per.items():
+                self.add_objects(iid, anns, cyc)
+        return self.num_labelled() - before
 
     # ------------------------------------------------------------------ queries
     def is_labelled(self, image_id: int, ann_id: int) -> bool:

@@ -30,7 +30,7 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 if TYPE_CHECKING:
     from ..data.coco import CocoDataset
@@ -273,13 +273,23 @@ def export_tasks(
     """
     from ..data.coco import CocoDataset
     from ..data.samples import load_rgb
+    from ..selection import SelectionResult, read_selection
 
     sel_path = None
     if not isinstance(selection, dict):
         sel_path = Path(selection)
-        selection = read_json(sel_path)
-    if not isinstance(selection, dict) or selection.get("format") != "mural-selection":
-        raise DataError(f"{sel_path or 'selection'}: not a mural selection file")
+        doc = read_selection(sel_path)
+    else:
+        try:
+            doc = SelectionResult.from_json(selection)
+        except ConfigError as exc:
+            raise DataError(f"selection: not a mural selection file: {exc}") from None
+    if doc.kind != "regions":
+        raise DataError(
+            f"{sel_path or 'selection'}: field 'kind': {doc.kind!r}; only a selection of "
+            "regions can be exported as annotation tasks"
+        )
+    selection = doc.to_json()
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise ConfigError(f"unknown export format(s) {bad}; known: {list(FORMATS)}")
@@ -328,8 +338,8 @@ def export_tasks(
                 "crop": rel,
                 "crop_size": [info.height, info.width],
                 "score": r["score"],
-                "estimated_cost": r["estimated_cost"],
-                "predictions": r["predictions"],
+                "estimated_cost": r.get("estimated_cost"),
+                "predictions": r.get("predictions", []),
             }
         )
     root = Path(document_root).resolve() if document_root is not None else out.resolve()

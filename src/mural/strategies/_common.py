@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from ..core.geometry import scale_factor
+from ..core.geometry import region_to_original, scale_factor
 from .base import (
     DETECTION_OPTIONS,
     ImagePick,
@@ -121,12 +121,16 @@ def filter_detections(
     *,
     drop_known: bool = True,
     iou_known: float = 0.5,
+    drop_inside_regions: bool = False,
 ) -> FilteredDetections:
     """Keep the detections of ``D_U`` images with score ``>= threshold`` that are not known.
 
     Known (SPEC §6): IoU ``>= iou_known`` with a labelled object of the image, compared in
     scaled pixels (``pool.labelled_boxes(image_id) * f``). Only images with a labelled
-    object are asked for their boxes; the filtering itself is vectorised.
+    object are asked for their boxes; the filtering itself is vectorised. With
+    ``drop_inside_regions``, detections lying fully inside a region a human already
+    labelled are dropped too (everything there was seen: drawn, ignored or background;
+    used when costs are estimated from predictions, where no ground truth says so).
     """
     du = set(int(i) for i in unlabelled)
     ids = np.asarray(sd.image_ids, dtype=np.int64)
@@ -159,6 +163,20 @@ def filter_detections(
             sel = np.flatnonzero(mask)
             known = known_mask(boxes[sel], det_img[sel], lab_boxes, lab_offsets, iou_known)
             mask[sel[known]] = False
+    if drop_inside_regions and mask.any():
+        regions: dict[int, list[Any]] = {}
+        for r in pool.regions:
+            regions.setdefault(int(r.image_id), []).append(r)
+        for j in pos:
+            rs = regions.get(int(ids[j]))
+            if not rs:
+                continue
+            rows = np.flatnonzero(mask & (det_img == j))
+            if rows.size:
+                inside = _inside_windows(
+                    boxes[rows] / factors[j], rs, (int(sizes[j, 0]), int(sizes[j, 1]))
+                )
+                mask[rows[inside]] = False
     per_img = np.bincount(det_img[mask], minlength=ids.shape[0])[pos]
     offsets = np.concatenate([[0], np.cumsum(per_img)]).astype(np.int64)
     probs = None if sd.probs is None else np.asarray(sd.probs, dtype=np.float64)[mask]
@@ -174,6 +192,24 @@ def filter_detections(
         labels=np.asarray(sd.labels, dtype=np.int64)[mask],
         probs=probs,
     )
+
+
+def _inside_windows(
+    boxes: NDArray[np.float64], regions: Sequence[Any], image_size: tuple[int, int]
+) -> NDArray[np.bool_]:
+    """``(M,)`` bool: ``boxes`` (original pixels) lying fully inside one of ``regions``'
+    windows (mapped to original pixels)."""
+    out = np.zeros(boxes.shape[0], dtype=bool)
+    eps = 1e-6
+    for r in regions:
+        x0, y0, x1, y1 = region_to_original(r.window, scale_factor(image_size, r.scale))
+        out |= (
+            (boxes[:, 0] >= x0 - eps)
+            & (boxes[:, 1] >= y0 - eps)
+            & (boxes[:, 2] <= x1 + eps)
+            & (boxes[:, 3] <= y1 + eps)
+        )
+    return out
 
 
 class CategoryLookup:

@@ -22,13 +22,22 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ..config import DEFAULT_SCORE_THRESHOLD
 from ..errors import ConfigError
+from ..selection import (
+    COST_GT,
+    BoxPick,
+    Granularity,
+    ImagePick,
+    RegionPick,
+    SelectionResult,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..data.coco import CocoDataset
@@ -40,6 +49,7 @@ __all__ = [
     "DEFAULT_SCORE_THRESHOLD",
     "GRANULARITIES",
     "BoxPick",
+    "Granularity",
     "ImagePick",
     "ModelAccess",
     "Option",
@@ -54,12 +64,7 @@ __all__ = [
     "strategy_class",
 ]
 
-#: Detection score threshold used when neither the strategy nor the context sets one.
-DEFAULT_SCORE_THRESHOLD = 0.3
-GRANULARITIES = ("image", "region", "box")
-KINDS = {"image": "images", "region": "regions", "box": "boxes"}
-
-ObjectKey = tuple[int, int]
+GRANULARITIES = tuple(g.value for g in Granularity)
 
 
 # ----------------------------------------------------------------------------- options
@@ -225,8 +230,9 @@ class SelectionContext:
         budget: ``B`` in objects (box queries for the fine-grained baselines).
         cycle: the active-learning cycle being selected for.
         rng: the seeded generator every random choice draws from.
-        score_threshold: detections below it take no part (a strategy's own
-            ``score_threshold`` option wins when set).
+        score_threshold: detections below it take no part: the run's one setting,
+            ``detector.score_threshold`` (default the detector's own, 0.05). A
+            strategy's ``score_threshold`` option wins only when set explicitly.
         model: model access for CALD, LS+C and LT/C (:class:`ModelAccess`), or ``None``
             (then views of ``detector`` are used).
         detector: the trained :class:`mural.detector.Detector`, or ``None``; CALD, LS+C
@@ -234,6 +240,7 @@ class SelectionContext:
         train_scale: ``(min_size, max_size)`` the detector was trained at; the default
             ``scale_index`` of single-scale strategies is the configured scale whose
             ``min_size`` is closest to it (scale 0 when ``None``).
+        seed: the seed ``rng`` was made from (recorded in the selection document).
     """
 
     dataset: CocoDataset
@@ -246,200 +253,7 @@ class SelectionContext:
     model: ModelAccess | None = None
     train_scale: tuple[int, int] | None = None
     detector: Detector | None = None
-
-
-# -------------------------------------------------------------------------- result
-@dataclass
-class ImagePick:
-    """A whole image: its score and the objects it newly labels (with COCO category ids)."""
-
-    image_id: int
-    score: float
-    new_objects: list[ObjectKey] = field(default_factory=list)
-    categories: list[int] = field(default_factory=list)
-
-
-@dataclass
-class RegionPick:
-    """A region (SPEC §1) on scale ``scale_index``; ``window`` in scaled pixels."""
-
-    image_id: int
-    scale_index: int
-    scale: tuple[int, int]
-    window: tuple[int, int, int, int]
-    score: float
-    new_objects: list[ObjectKey] = field(default_factory=list)
-    categories: list[int] = field(default_factory=list)
-
-
-@dataclass
-class BoxPick:
-    """One box query: the detection that asked and the GT object it labelled (if any).
-
-    ``box`` is the detection in original pixels; ``ann_id`` is ``None`` when no
-    not-yet-labelled GT object matched with IoU ``>= 0.5`` (the query still cost 1).
-    """
-
-    image_id: int
-    ann_id: int | None
-    box: tuple[float, float, float, float]
-    score: float
-    label: int
-    confidence: float
-    iou: float
-    category: int | None = None
-
-
-@dataclass
-class SelectionResult:
-    """What a strategy selected, in the order taken.
-
-    Attributes:
-        kind: ``"images"``, ``"regions"`` or ``"boxes"``.
-        strategy: the strategy's registered name; ``options`` its validated options.
-        budget: ``B``; ``cost``: budget consumed; ``spent``: objects newly labelled.
-        items: :class:`ImagePick`, :class:`RegionPick` or :class:`BoxPick` list.
-    """
-
-    kind: str
-    strategy: str
-    cycle: int
-    budget: int
-    items: list[Any] = field(default_factory=list)
-    spent: int = 0
-    cost: int = 0
-    options: dict[str, Any] = field(default_factory=dict)
-
-    # --- derived ----------------------------------------------------------------
-    def new_objects(self) -> list[ObjectKey]:
-        """Every newly labelled object ``(image_id, ann_id)`` in pick order."""
-        if self.kind == "boxes":
-            return [(b.image_id, b.ann_id) for b in self.items if b.ann_id is not None]
-        return [k for it in self.items for k in it.new_objects]
-
-    def category_distribution(self) -> dict[int, int]:
-        """Newly labelled GT objects per COCO category id (sums to ``spent``)."""
-        out: dict[int, int] = {}
-        if self.kind == "boxes":
-            cats = [b.category for b in self.items if b.ann_id is not None]
-        else:
-            cats = [c for it in self.items for c in it.categories]
-        for c in cats:
-            out[int(c)] = out.get(int(c), 0) + 1  # type: ignore[arg-type]
-        return dict(sorted(out.items()))
-
-    def image_ids(self) -> list[int]:
-        """Distinct images touched, in first-pick order."""
-        return list(dict.fromkeys(int(it.image_id) for it in self.items))
-
-    # --- acquisition --------------------------------------------------------------
-    def apply(self, pool: LabeledPool, cycle: int | None = None) -> int:
-        """Acquire the selection through the pool's simulated oracle.
-
-        Images: ``add_full_images``; regions: ``add_region`` each; boxes: ``add_objects``
-        per image for the queries that matched. Returns the newly labelled objects, which
-        equals ``spent`` when the pool is in the state the selection was made from.
-        """
-        cyc = self.cycle if cycle is None else int(cycle)
-        before = pool.num_labelled()
-        if self.kind == "images":
-            pool.add_full_images([it.image_id for it in self.items], cyc)
-        elif self.kind == "regions":
-            for r in self.items:
-                pool.add_region(r.image_id, r.scale, r.scale_index, r.window, cyc)
-        elif self.kind == "boxes":
-            per: dict[int, list[int]] = {}
-            for b in self.items:
-                if b.ann_id is not None:
-                    per.setdefault(b.image_id, []).append(b.ann_id)
-            for iid, anns in per.items():
-                pool.add_objects(iid, anns, cyc)
-        else:  # pragma: no cover - guarded by from_json
-            raise ConfigError(f"unknown selection kind {self.kind!r}")
-        return pool.num_labelled() - before
-
-    # --- JSON ---------------------------------------------------------------------
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-serialisable dict (``from_json(to_json(r)) == r``)."""
-        items: list[dict[str, Any]] = []
-        for it in self.items:
-            d = dict(it.__dict__)
-            if "new_objects" in d:
-                d["new_objects"] = [[int(a), int(b)] for a, b in d["new_objects"]]
-            for k in ("scale", "window", "box"):
-                if k in d:
-                    d[k] = list(d[k])
-            items.append(d)
-        return {
-            "kind": self.kind,
-            "strategy": self.strategy,
-            "cycle": self.cycle,
-            "budget": self.budget,
-            "spent": self.spent,
-            "cost": self.cost,
-            "options": self.options,
-            "category_distribution": {str(k): v for k, v in self.category_distribution().items()},
-            "items": items,
-        }
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> SelectionResult:
-        """Inverse of :meth:`to_json`; a malformed dict raises :class:`ConfigError`."""
-        try:
-            kind = d["kind"]
-            make: Callable[[dict[str, Any]], Any]
-            if kind == "images":
-
-                def make(e: dict[str, Any]) -> Any:
-                    return ImagePick(
-                        int(e["image_id"]),
-                        float(e["score"]),
-                        [(int(a), int(b)) for a, b in e["new_objects"]],
-                        [int(c) for c in e["categories"]],
-                    )
-            elif kind == "regions":
-
-                def make(e: dict[str, Any]) -> Any:
-                    return RegionPick(
-                        int(e["image_id"]),
-                        int(e["scale_index"]),
-                        (int(e["scale"][0]), int(e["scale"][1])),
-                        tuple(int(v) for v in e["window"]),  # type: ignore[arg-type]
-                        float(e["score"]),
-                        [(int(a), int(b)) for a, b in e["new_objects"]],
-                        [int(c) for c in e["categories"]],
-                    )
-            elif kind == "boxes":
-
-                def make(e: dict[str, Any]) -> Any:
-                    return BoxPick(
-                        int(e["image_id"]),
-                        None if e["ann_id"] is None else int(e["ann_id"]),
-                        tuple(float(v) for v in e["box"]),  # type: ignore[arg-type]
-                        float(e["score"]),
-                        int(e["label"]),
-                        float(e["confidence"]),
-                        float(e["iou"]),
-                        None if e.get("category") is None else int(e["category"]),
-                    )
-            else:
-                raise ConfigError(
-                    f"selection: kind must be 'images', 'regions' or 'boxes', got {kind!r}"
-                )
-            return cls(
-                kind=kind,
-                strategy=str(d["strategy"]),
-                cycle=int(d["cycle"]),
-                budget=int(d["budget"]),
-                items=[make(e) for e in d["items"]],
-                spent=int(d["spent"]),
-                cost=int(d["cost"]),
-                options=dict(d.get("options", {})),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, ConfigError):
-                raise
-            raise ConfigError(f"selection: malformed selection record ({exc!r})") from None
+    seed: int | None = None
 
 
 # ------------------------------------------------------------------------ strategy
@@ -477,15 +291,28 @@ class Strategy(ABC):
 
     @property
     def kind(self) -> str:
-        return KINDS[self.granularity]
+        return Granularity(self.granularity).kind
 
     def new_result(self, ctx: SelectionContext) -> SelectionResult:
+        """An empty result recording the parameters this selection runs with."""
+        ds = ctx.dataset
+        path, root = getattr(ds, "path", None), getattr(ds, "image_root", None)
         return SelectionResult(
             kind=self.kind,
             strategy=self.name,
             cycle=int(ctx.cycle),
             budget=int(ctx.budget),
             options=dict(self.options),
+            cost_source=COST_GT,
+            score_threshold=float(self.threshold(ctx)) if self.needs_detections else None,
+            scales=[] if ctx.detections is None else list(ctx.detections.scales),
+            seed=ctx.seed,
+            visible_threshold=float(ctx.pool.visible_threshold),
+            dataset={
+                "annotations": str(path.resolve()) if path else None,
+                "images": str(root.resolve()) if root else None,
+            },
+            categories=[{"id": int(c.id), "name": str(c.name)} for c in ds.categories],
         )
 
     def check_context(self, ctx: SelectionContext) -> None:
@@ -526,7 +353,7 @@ class Strategy(ABC):
         """
         if not self.needs_detections:
             return []
-        if self.granularity == "region":
+        if self.granularity == Granularity.REGION:
             return list(range(len(scales)))
         return [self._pick_scale(scales, train_scale)]
 
