@@ -103,7 +103,7 @@ class DetectorConfig:
     hflip_prob: float = 0.5
     warm_start: bool = False
     options: dict[str, Any] = field(default_factory=dict)
-    #: extra keyword arguments of the training loop (``mural.detector.training.train``):
+    #: training options (``mural.detector.training.TrainOptions``) other keys do not set:
     #: optimizer (sgd|adamw), schedule (step|cosine), warmup_iters, milestones, gamma,
     #: momentum, weight_decay, grad_clip, max_iters.
     train_options: dict[str, Any] = field(default_factory=dict)

@@ -372,8 +372,9 @@ class _Run:
 
 def check_config(cfg: RunConfig) -> None:
     """Refuse, before any work, names and options that would fail only in a later stage:
-    the strategy and its options, the detector and backbone names, ``train_options``."""
-    from .detector import known_backbones, known_detectors
+    the strategy and its options, the detector's name, and what the detector class says
+    about its backbone, options and ``train_options`` (``Detector.check_config``)."""
+    from .detector import detector_class, known_detectors
     from .strategies import build_strategy
 
     build_strategy(cfg.strategy.name, **cfg.strategy.options)
@@ -383,28 +384,9 @@ def check_config(cfg: RunConfig) -> None:
             f"config key 'detector.name': unknown detector {d.name!r}; "
             f"known: {', '.join(known_detectors())}"
         )
-    if d.name == "faster_rcnn" and d.backbone not in known_backbones():
-        raise ConfigError(
-            f"config key 'detector.backbone': unknown backbone {d.backbone!r}; "
-            f"known: {', '.join(known_backbones())}"
-        )
-    _check_train_options(d.train_options)
-
-
-def _check_train_options(options: dict[str, Any]) -> None:
-    """Refuse ``detector.train_options`` keys the training loop does not take."""
-    import inspect
-
-    from .detector.training import train
-
-    fixed = {"det", "dataset", "epochs", "lr", "batch_size", "seed", "out_dir", "resume"}
-    fixed |= {"workers", "progress", "on_epoch_end"}
-    known = sorted(set(inspect.signature(train).parameters) - fixed)
-    for key in options:
-        if key not in known:
-            raise ConfigError(
-                f"config key 'detector.train_options.{key}': unknown; accepted: {', '.join(known)}"
-            )
+    detector_class(d.name).check_config(
+        backbone=d.backbone, options=d.options, train_options=d.train_options
+    )
 
 
 def rebuild_metrics_log(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:

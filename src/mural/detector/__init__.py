@@ -10,9 +10,10 @@ See ``docs/detector.md``.
 from __future__ import annotations
 
 from .backbones import BackboneSpec, imagenet_cache_path, known_backbones, register_backbone
-from .base import Detector, build_detector, known_detectors, register_detector
+from .base import Detector, build_detector, detector_class, known_detectors, register_detector
 from .faster_rcnn import FasterRCNNDetector
 from .parts import IgnoreAwareRoIHeads, IgnoreAwareRPN, NoResizeTransform, ProbRoIHeads
+from .training import TrainOptions
 
 __all__ = [
     "BackboneSpec",
@@ -22,7 +23,9 @@ __all__ = [
     "IgnoreAwareRoIHeads",
     "NoResizeTransform",
     "ProbRoIHeads",
+    "TrainOptions",
     "build_detector",
+    "detector_class",
     "imagenet_cache_path",
     "known_backbones",
     "known_detectors",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -25,6 +25,7 @@ __all__ = [
     "CHECKPOINT_FORMAT",
     "Detector",
     "build_detector",
+    "detector_class",
     "known_detectors",
     "register_detector",
 ]
@@ -131,6 +132,21 @@ class Detector(ABC):
         return klass._from_state(state, device=device, **options)
 
     @classmethod
+    def check_config(
+        cls, *, backbone: str, options: Mapping[str, Any], train_options: Mapping[str, Any]
+    ) -> None:
+        """Refuse, before any work, a run configuration's ``detector.backbone``,
+        ``detector.options`` or ``detector.train_options`` this detector would fail on
+        (:class:`ConfigError` naming the key and listing the accepted ones).
+
+        The default checks ``train_options`` against the shared training loop's options
+        (:data:`mural.detector.training.CONFIG_KEYS`) and accepts any backbone and option.
+        """
+        from .training import check_config_train_options
+
+        check_config_train_options(train_options)
+
+    @classmethod
     @abstractmethod
     def _from_state(cls, state: dict[str, Any], **options: Any) -> Detector:
         """Rebuild a detector from the dictionary :meth:`save` wrote."""
@@ -154,14 +170,21 @@ def known_detectors() -> list[str]:
     return sorted(_DETECTORS)
 
 
+def detector_class(name: str) -> type[Detector]:
+    """The class registered as ``name``; an unknown name raises :class:`ConfigError`
+    listing the known ones."""
+    if name not in _DETECTORS:
+        raise ConfigError(f"detector: unknown name {name!r}; known: {', '.join(known_detectors())}")
+    return _DETECTORS[name]
+
+
 def build_detector(name: str, num_classes: int, **cfg: Any) -> Detector:
     """Build the detector registered as ``name`` for ``num_classes`` classes.
 
     Raises :class:`ConfigError` for an unknown name (listing the known ones) or a bad
     ``num_classes``.
     """
-    if name not in _DETECTORS:
-        raise ConfigError(f"detector: unknown name {name!r}; known: {', '.join(known_detectors())}")
+    klass = detector_class(name)
     if isinstance(num_classes, bool) or int(num_classes) != num_classes or num_classes < 1:
         raise ConfigError(f"detector: num_classes must be a positive integer, got {num_classes!r}")
-    return _DETECTORS[name](int(num_classes), **cfg)  # type: ignore[call-arg]
+    return klass(int(num_classes), **cfg)  # type: ignore[call-arg]

@@ -27,8 +27,8 @@ beside torchvision's ``FasterRCNN`` constructor:
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -41,7 +41,7 @@ from ..detections import Detections, ScaleDetections
 from ..errors import ConfigError
 from ..io import atomic_open
 from . import distributed as mdist
-from .backbones import anchors_for, build_backbone
+from .backbones import anchors_for, build_backbone, known_backbones
 from .base import CHECKPOINT_FORMAT, Detector, register_detector
 from .images import MultiScaleImages, list_collate
 from .parts import (
@@ -51,6 +51,7 @@ from .parts import (
     PaddedRoIAlign,
     ProbRoIHeads,
 )
+from .training import TrainOptions, train
 from .views import ViewPredictor
 
 if TYPE_CHECKING:
@@ -406,7 +407,56 @@ class FasterRCNNDetector(Detector):
         resume: bool = True,
         **options: Any,
     ) -> list[dict[str, float]]:
-        """Train (see :func:`mural.detector.training.train` for every option)."""
-        from .training import train
+        """Train on this detector's device; ``options`` are the fields of
+        :class:`mural.detector.training.TrainOptions` and ``on_epoch_end``."""
+        on_epoch_end = options.pop("on_epoch_end", None)
+        opts = TrainOptions.from_dict({"epochs": epochs, **options})
+        return train(
+            self.model,
+            train_dataset,
+            opts,
+            device=self.device,
+            out_dir=out_dir,
+            resume=resume,
+            on_epoch_end=on_epoch_end,
+        )
 
-        return train(self, train_dataset, epochs=epochs, out_dir=out_dir, resume=resume, **options)
+    # ---------------------------------------------------------------- config
+    #: ``detector.options`` a run configuration may set: the constructor's keywords but
+    #: those the configuration sets itself (``backbone``, ``backbone_weights``,
+    #: ``min_size``, ``max_size``, ``class_names``, ``seed``, ``device``).
+    OPTION_KEYS: ClassVar[tuple[str, ...]] = (
+        "anchor_sizes",
+        "aspect_ratios",
+        "box_batch_size_per_image",
+        "detections_per_img",
+        "download",
+        "fpn_channels",
+        "image_mean",
+        "image_std",
+        "multi_label",
+        "nms_thresh",
+        "representation_size",
+        "rpn_post_nms_top_n",
+        "rpn_pre_nms_top_n",
+        "trainable_layers",
+    )
+
+    @classmethod
+    def check_config(
+        cls, *, backbone: str, options: Mapping[str, Any], train_options: Mapping[str, Any]
+    ) -> None:
+        """The backbone is registered, ``options`` are constructor keywords, and the
+        training options are :class:`~mural.detector.training.TrainOptions` fields."""
+        if backbone not in known_backbones():
+            raise ConfigError(
+                f"config key 'detector.backbone': unknown backbone {backbone!r}; "
+                f"known: {', '.join(known_backbones())}"
+            )
+        for key in options:
+            if key not in cls.OPTION_KEYS:
+                raise ConfigError(
+                    f"config key 'detector.options.{key}': unknown; "
+                    f"accepted: {', '.join(cls.OPTION_KEYS)}"
+                )
+        super().check_config(backbone=backbone, options=options, train_options=train_options)

@@ -9,12 +9,18 @@ For short runs from random initialisation (the CPU demo), ``optimizer="adamw"`` 
 ``schedule="cosine"`` (cosine decay to 0 over all iterations after the warm-up) learn
 much faster than SGD with steps; the paper's configurations keep SGD.
 
+Structure: :func:`train` takes the model (an ``nn.Module`` in torchvision's detection
+API) and typed :class:`TrainOptions`; it runs :func:`train_epoch` once per epoch with
+hooks around it: :class:`LRSchedule` (sets the learning rate before each iteration),
+:class:`ProgressLog` (a progress bar), :class:`Checkpointer` (resume, then a checkpoint
+after each epoch) and :class:`EpochCallback` (the caller's ``on_epoch_end``).
+
 Reproducibility: the sample order of epoch ``e`` comes from ``DistributedSampler(seed)``
 with ``set_epoch(e)`` (a plain seeded permutation with one process), the dataset's own
 ``set_epoch(e)`` is called when it has one (workers are not persistent, so they see it),
-and the global torch RNG
-that torchvision's proposal sampling uses is forked and seeded with ``seed + e`` for the
-epoch, so a run resumed from the checkpoint of epoch ``e - 1`` repeats a straight run.
+and the global torch RNG that torchvision's proposal sampling uses is forked and seeded
+with ``seed + e`` for the epoch, so a run resumed from the checkpoint of epoch ``e - 1``
+repeats a straight run.
 
 Checkpoints: ``out_dir/checkpoint.pt`` after each epoch (written atomically, tensors and
 plain types only, read back with ``torch.load(weights_only=True)``); ``keep_checkpoints``
@@ -24,27 +30,147 @@ complete epoch of a checkpoint whose training settings match.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
+from torch import nn
 
 from ..errors import ConfigError, MuralError
 from ..io import atomic_open
 from . import distributed as mdist
 
-if TYPE_CHECKING:
-    from .faster_rcnn import FasterRCNNDetector
-
-__all__ = ["lr_factor", "targets_for_model", "train"]
+__all__ = [
+    "CONFIG_KEYS",
+    "Checkpointer",
+    "EpochCallback",
+    "LRSchedule",
+    "ProgressLog",
+    "TrainHook",
+    "TrainOptions",
+    "TrainState",
+    "lr_factor",
+    "targets_for_model",
+    "train",
+    "train_epoch",
+]
 
 CHECKPOINT = "checkpoint.pt"
 
 
+# ------------------------------------------------------------------------- options
+@dataclass(frozen=True)
+class TrainOptions:
+    """Every training setting, checked on construction (:class:`ConfigError` names the
+    option and what it accepts).
+
+    ``max_iters`` caps the iterations per epoch (quick runs); ``warmup_iters=None`` is
+    ``min(1000, iterations per epoch - 1)``; ``milestones`` are fractions of ``epochs``.
+    """
+
+    epochs: int = 20
+    batch_size: int = 4
+    lr: float = 2.5e-3
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    warmup_iters: int | None = None
+    warmup_factor: float = 1e-3
+    milestones: tuple[float, ...] = (16 / 26, 22 / 26)
+    gamma: float = 0.1
+    optimizer: str = "sgd"
+    schedule: str = "step"
+    grad_clip: float | None = None
+    workers: int = 0
+    seed: int = 0
+    amp: bool = True
+    keep_checkpoints: bool = False
+    progress: bool = True
+    max_iters: int | None = None
+
+    def __post_init__(self) -> None:
+        def bad(name: str, accepts: str) -> ConfigError:
+            return ConfigError(
+                f"train: option {name!r} must be {accepts}, got {getattr(self, name)!r}"
+            )
+
+        def is_int(v: Any) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        def is_num(v: Any) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+        for name, lo in (("epochs", 1), ("batch_size", 1), ("workers", 0), ("seed", 0)):
+            if not is_int(getattr(self, name)) or getattr(self, name) < lo:
+                raise bad(name, f"an integer >= {lo}")
+        for name in ("warmup_iters", "max_iters"):
+            v = getattr(self, name)
+            if v is not None and (not is_int(v) or v < (0 if name == "warmup_iters" else 1)):
+                raise bad(name, "null or an integer >= " + ("0" if name == "warmup_iters" else "1"))
+        for name in ("lr", "momentum", "weight_decay", "warmup_factor", "gamma"):
+            if not is_num(getattr(self, name)) or getattr(self, name) < 0:
+                raise bad(name, "a number >= 0")
+        if self.grad_clip is not None and (not is_num(self.grad_clip) or self.grad_clip <= 0):
+            raise bad("grad_clip", "null or a number > 0")
+        ms = self.milestones
+        if isinstance(ms, (str, bytes)) or not isinstance(ms, Sequence):
+            raise bad("milestones", "a list of fractions of the epochs")
+        if not all(is_num(m) and 0 <= m <= 1 for m in ms):
+            raise bad("milestones", "a list of fractions of the epochs (0..1)")
+        object.__setattr__(self, "milestones", tuple(float(m) for m in ms))
+        if self.optimizer not in ("sgd", "adamw"):
+            raise bad("optimizer", "'sgd' or 'adamw'")
+        if self.schedule not in ("step", "cosine"):
+            raise bad("schedule", "'step' or 'cosine'")
+        for name in ("amp", "keep_checkpoints", "progress"):
+            if not isinstance(getattr(self, name), bool):
+                raise bad(name, "true or false")
+
+    @classmethod
+    def from_dict(cls, options: Mapping[str, Any], where: str = "train") -> TrainOptions:
+        """Options from a mapping; an unknown key raises :class:`ConfigError` listing the
+        known ones (``where`` names the source in the message)."""
+        known = [f.name for f in dataclasses.fields(cls)]
+        for key in options:
+            if key not in known:
+                raise ConfigError(
+                    f"{where}: unknown option {key!r}; accepted: {', '.join(sorted(known))}"
+                )
+        return cls(**dict(options))
+
+
+#: The :class:`TrainOptions` a run configuration sets through ``detector.train_options``
+#: (the others come from ``detector.epochs``, ``.lr``, ``.batch_size``, the run's seed,
+#: ``workers`` and ``--quiet``).
+CONFIG_KEYS = tuple(
+    sorted(
+        f.name
+        for f in dataclasses.fields(TrainOptions)
+        if f.name not in {"epochs", "lr", "batch_size", "seed", "workers", "progress"}
+    )
+)
+
+
+def check_config_train_options(options: Mapping[str, Any]) -> None:
+    """Refuse ``detector.train_options`` a run configuration cannot set, or bad values."""
+    for key in options:
+        if key not in CONFIG_KEYS:
+            raise ConfigError(
+                f"config key 'detector.train_options.{key}': unknown; "
+                f"accepted: {', '.join(CONFIG_KEYS)}"
+            )
+    try:
+        TrainOptions.from_dict(options)
+    except ConfigError as exc:
+        raise ConfigError(f"config key 'detector.train_options': {exc}") from None
+
+
+# ----------------------------------------------------------------------- schedule
 def lr_factor(
     epoch: int,
     it: int,
@@ -89,186 +215,286 @@ def _collate(batch: list[Any]) -> tuple[list[Any], list[Any]]:
     return list(images), list(targets)
 
 
+# -------------------------------------------------------------------- state, hooks
+@dataclass
+class TrainState:
+    """What the epoch step and the hooks share."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    options: TrainOptions
+    settings: dict[str, Any]
+    iters: int
+    use_amp: bool
+    epoch: int = 0
+    iteration: int = 0
+    lr: float = 0.0
+    loss: float = 0.0
+    record: dict[str, float] = field(default_factory=dict)
+
+
+class TrainHook:
+    """Called around the epoch step; every method does nothing by default."""
+
+    def resume(self, state: TrainState) -> int:
+        """The first epoch to run (0 unless the hook restores a checkpoint)."""
+        return 0
+
+    def before_epoch(self, state: TrainState) -> None: ...
+
+    def before_iteration(self, state: TrainState) -> None: ...
+
+    def after_iteration(self, state: TrainState) -> None: ...
+
+    def after_epoch(self, state: TrainState) -> None: ...
+
+
+class LRSchedule(TrainHook):
+    """Sets every parameter group's learning rate before each iteration (:func:`lr_factor`)."""
+
+    def before_iteration(self, state: TrainState) -> None:
+        o = state.options
+        warm = min(1000, state.iters - 1) if o.warmup_iters is None else int(o.warmup_iters)
+        state.lr = o.lr * lr_factor(
+            state.epoch,
+            state.iteration,
+            epochs=o.epochs,
+            warmup_iters=warm,
+            warmup_factor=o.warmup_factor,
+            milestones=o.milestones,
+            gamma=o.gamma,
+            schedule=o.schedule,
+            iters_per_epoch=state.iters,
+        )
+        for g in state.optimizer.param_groups:
+            g["lr"] = state.lr
+
+
+class ProgressLog(TrainHook):
+    """A tqdm bar per epoch (rank 0, when ``progress``) with the loss and learning rate."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def before_epoch(self, state: TrainState) -> None:
+        if state.options.progress and mdist.is_main():
+            from tqdm import tqdm
+
+            total = state.options.epochs
+            self.bar = tqdm(total=state.iters, desc=f"epoch {state.epoch + 1}/{total}", unit="it")
+
+    def after_iteration(self, state: TrainState) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{state.loss:.3f}", lr=f"{state.lr:.2e}")
+            self.bar.update(1)
+
+    def after_epoch(self, state: TrainState) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class Checkpointer(TrainHook):
+    """Resumes from ``out_dir/checkpoint.pt`` (same settings only) and writes it after
+    every epoch (rank 0; ``keep_checkpoints`` also keeps ``epoch_NNN.pt``)."""
+
+    def __init__(self, out_dir: str | os.PathLike[str], resume: bool) -> None:
+        self.dir = Path(out_dir)
+        self.resume_ok = bool(resume)
+
+    def resume(self, state: TrainState) -> int:
+        path = self.dir / CHECKPOINT
+        if not (self.resume_ok and path.is_file()):
+            return 0
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        if ckpt.get("settings") != state.settings:
+            raise ConfigError(
+                f"{path}: checkpoint of other training settings "
+                f"{ckpt.get('settings')} (now {state.settings}); fix: another out_dir or "
+                "resume=False"
+            )
+        state.model.load_state_dict(ckpt["model"])
+        state.optimizer.load_state_dict(ckpt["optimizer"])
+        if state.use_amp and ckpt.get("scaler"):
+            state.scaler.load_state_dict(ckpt["scaler"])
+        return int(ckpt["epoch"]) + 1
+
+    def after_epoch(self, state: TrainState) -> None:
+        if mdist.is_main():
+            ckpt = {
+                "epoch": state.epoch,
+                "settings": state.settings,
+                "model": {k: v.detach().cpu() for k, v in state.model.state_dict().items()},
+                "optimizer": state.optimizer.state_dict(),
+                "scaler": state.scaler.state_dict() if state.use_amp else {},
+                "record": state.record,
+            }
+            with atomic_open(self.dir / CHECKPOINT, "wb") as fh:
+                torch.save(ckpt, fh)
+            if state.options.keep_checkpoints:
+                with atomic_open(self.dir / f"epoch_{state.epoch:03d}.pt", "wb") as fh:
+                    torch.save(ckpt, fh)
+        mdist.barrier()
+
+
+class EpochCallback(TrainHook):
+    """Calls ``fn(epoch, record)`` after each epoch (after its checkpoint)."""
+
+    def __init__(self, fn: Callable[[int, dict[str, float]], None]) -> None:
+        self.fn = fn
+
+    def after_epoch(self, state: TrainState) -> None:
+        self.fn(state.epoch, state.record)
+
+
+# ---------------------------------------------------------------------- epoch step
+def train_epoch(
+    state: TrainState,
+    net: nn.Module,
+    loader: Any,
+    device: torch.device,
+    hooks: Sequence[TrainHook] = (),
+) -> dict[str, float]:
+    """One epoch of ``state.iters`` iterations over ``loader``; returns its record
+    (``epoch``, ``loss`` (mean), ``lr`` (last), ``seconds``, ``images``).
+
+    The global torch RNG is forked and seeded ``seed + epoch`` for the epoch; a non-finite
+    loss raises :class:`MuralError`.
+    """
+    o = state.options
+    params = [p for p in state.model.parameters() if p.requires_grad]
+    t0 = time.perf_counter()
+    total, n_img = 0.0, 0
+    state.lr = o.lr
+    devs = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devs):
+        torch.manual_seed(o.seed + state.epoch)
+        for it, (images, targets) in enumerate(loader):
+            if it >= state.iters:
+                break
+            state.iteration = it
+            for h in hooks:
+                h.before_iteration(state)
+            imgs = [im.to(device, non_blocking=True) for im in images]
+            tgts = [targets_for_model(t, device) for t in targets]
+            with torch.autocast(device_type=device.type, enabled=state.use_amp):
+                losses = net(imgs, tgts)
+                loss = sum(losses.values())
+            value = float(loss.detach())  # type: ignore[union-attr]
+            if not math.isfinite(value):
+                raise MuralError(
+                    f"train: loss is {value} at epoch {state.epoch + 1}, iteration {it + 1} "
+                    "(fix: lower lr or check the boxes)"
+                )
+            state.optimizer.zero_grad(set_to_none=True)
+            state.scaler.scale(loss).backward()  # type: ignore[arg-type]
+            if o.grad_clip is not None:
+                state.scaler.unscale_(state.optimizer)
+                torch.nn.utils.clip_grad_norm_(params, o.grad_clip)
+            state.scaler.step(state.optimizer)
+            state.scaler.update()
+            total += value
+            n_img += len(imgs)
+            state.loss = value
+            for h in hooks:
+                h.after_iteration(state)
+    return {
+        "epoch": float(state.epoch),
+        "loss": total / max(1, state.iters),
+        "lr": state.lr,
+        "seconds": time.perf_counter() - t0,
+        "images": float(n_img),
+    }
+
+
+# ---------------------------------------------------------------------------- train
 def train(
-    det: FasterRCNNDetector,
+    model: nn.Module,
     dataset: Any,
+    options: TrainOptions | None = None,
     *,
-    epochs: int = 20,
-    batch_size: int = 4,
-    lr: float = 2.5e-3,
-    momentum: float = 0.9,
-    weight_decay: float = 1e-4,
-    warmup_iters: int | None = None,
-    warmup_factor: float = 1e-3,
-    milestones: Sequence[float] = (16 / 26, 22 / 26),
-    gamma: float = 0.1,
-    optimizer: str = "sgd",
-    schedule: str = "step",
-    grad_clip: float | None = None,
-    workers: int = 0,
-    seed: int = 0,
-    amp: bool = True,
+    device: str | torch.device = "cpu",
     out_dir: str | os.PathLike[str] | None = None,
     resume: bool = True,
-    keep_checkpoints: bool = False,
-    progress: bool = True,
-    max_iters: int | None = None,
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+    hooks: Sequence[TrainHook] = (),
 ) -> list[dict[str, float]]:
-    """Train ``det.model`` on ``dataset`` (``(image, target)`` items, already at scale).
+    """Train ``model`` (torchvision detection API: ``model(images, targets)`` returns a
+    dict of losses) on ``dataset`` (``(image, target)`` items, already at scale).
 
-    ``max_iters`` caps the iterations per epoch (quick runs). ``on_epoch_end(epoch,
-    record)`` is called after the epoch's checkpoint is written. Returns the records of the
-    epochs run now: ``epoch``, ``loss`` (mean), ``lr`` (last), ``seconds``, ``images``.
+    ``on_epoch_end(epoch, record)`` is called after the epoch's checkpoint is written;
+    ``hooks`` run after the built-in ones. Returns the records of the epochs run now.
     Under ``torchrun`` the model is wrapped in ``DistributedDataParallel`` and each rank
     reads its ``DistributedSampler`` share; only rank 0 writes checkpoints.
     """
-    if epochs < 1:
-        raise ConfigError(f"train: epochs must be >= 1, got {epochs}")
-    if batch_size < 1:
-        raise ConfigError(f"train: batch_size must be >= 1, got {batch_size}")
-    if optimizer not in ("sgd", "adamw"):
-        raise ConfigError(f"train: optimizer must be 'sgd' or 'adamw', got {optimizer!r}")
-    if schedule not in ("step", "cosine"):
-        raise ConfigError(f"train: schedule must be 'step' or 'cosine', got {schedule!r}")
+    o = options if options is not None else TrainOptions()
     if len(dataset) == 0:
         raise ConfigError("train: the training set is empty (label some images first)")
     info = mdist.get_info()
-    device = det.device
-    model = det.model
-    use_amp = bool(amp) and device.type == "cuda"
+    dev = mdist.resolve_device(device)
+    use_amp = o.amp and dev.type == "cuda"
     sampler = torch.utils.data.DistributedSampler(
-        dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=seed
+        dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=o.seed
     )
     loader = torch.utils.data.DataLoader(
         dataset,
-        batch_size=batch_size,
+        batch_size=o.batch_size,
         sampler=sampler,
-        num_workers=workers,
+        num_workers=o.workers,
         collate_fn=_collate,
-        pin_memory=device.type == "cuda",
-        generator=torch.Generator().manual_seed(seed),
+        pin_memory=dev.type == "cuda",
+        generator=torch.Generator().manual_seed(o.seed),
     )
-    iters = len(loader) if max_iters is None else min(len(loader), max_iters)
-    warm = min(1000, iters - 1) if warmup_iters is None else int(warmup_iters)
     params = [p for p in model.parameters() if p.requires_grad]
     opt: torch.optim.Optimizer = (
-        torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-        if optimizer == "sgd"
-        else torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+        if o.optimizer == "sgd"
+        else torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
     )
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    settings = {
-        "epochs": int(epochs),
-        "batch_size": int(batch_size),
-        "lr": float(lr),
-        "seed": int(seed),
-        "num_samples": len(dataset),
-        "world_size": info.world_size,
-        "max_iters": max_iters,
-        "optimizer": optimizer,
-        "schedule": schedule,
-    }
-    start = 0
-    ckpt_dir = Path(out_dir) if out_dir is not None else None
-    if ckpt_dir is not None and resume and (ckpt_dir / CHECKPOINT).is_file():
-        state = torch.load(ckpt_dir / CHECKPOINT, map_location="cpu", weights_only=True)
-        if state.get("settings") != settings:
-            raise ConfigError(
-                f"{ckpt_dir / CHECKPOINT}: checkpoint of other training settings "
-                f"{state.get('settings')} (now {settings}); fix: another out_dir or resume=False"
-            )
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        if use_amp and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        start = int(state["epoch"]) + 1
-    net: torch.nn.Module = model
+    state = TrainState(
+        model=model,
+        optimizer=opt,
+        scaler=torch.amp.GradScaler("cuda", enabled=use_amp),
+        options=o,
+        settings={
+            "epochs": o.epochs,
+            "batch_size": o.batch_size,
+            "lr": float(o.lr),
+            "seed": o.seed,
+            "num_samples": len(dataset),
+            "world_size": info.world_size,
+            "max_iters": o.max_iters,
+            "optimizer": o.optimizer,
+            "schedule": o.schedule,
+        },
+        iters=len(loader) if o.max_iters is None else min(len(loader), o.max_iters),
+        use_amp=use_amp,
+    )
+    all_hooks: list[TrainHook] = [LRSchedule(), ProgressLog()]
+    if out_dir is not None:
+        all_hooks.append(Checkpointer(out_dir, resume))
+    if on_epoch_end is not None:
+        all_hooks.append(EpochCallback(on_epoch_end))
+    all_hooks += list(hooks)
+    start = max(h.resume(state) for h in all_hooks)
+    net: nn.Module = model
     if info.world_size > 1:
         net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
+            model, device_ids=[dev.index] if dev.type == "cuda" else None
         )
-    hp = {
-        "epochs": epochs,
-        "warmup_iters": warm,
-        "warmup_factor": warmup_factor,
-        "milestones": milestones,
-        "gamma": gamma,
-        "schedule": schedule,
-        "iters_per_epoch": iters,
-    }
     records: list[dict[str, float]] = []
     net.train()
-    for epoch in range(start, epochs):
+    for epoch in range(start, o.epochs):
+        state.epoch = epoch
         sampler.set_epoch(epoch)
         if hasattr(dataset, "set_epoch"):  # TrainingSamples: per-epoch flip draws
             dataset.set_epoch(epoch)
-        t0 = time.perf_counter()
-        total, n_img, cur_lr = 0.0, 0, lr
-        bar = None
-        if progress and info.is_main:
-            from tqdm import tqdm
-
-            bar = tqdm(total=iters, desc=f"epoch {epoch + 1}/{epochs}", unit="it")
-        devs = [device.index or 0] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devs):
-            torch.manual_seed(seed + epoch)
-            for it, (images, targets) in enumerate(loader):
-                if it >= iters:
-                    break
-                cur_lr = lr * lr_factor(epoch, it, **hp)
-                for g in opt.param_groups:
-                    g["lr"] = cur_lr
-                imgs = [im.to(device, non_blocking=True) for im in images]
-                tgts = [targets_for_model(t, device) for t in targets]
-                with torch.autocast(device_type=device.type, enabled=use_amp):
-                    losses = net(imgs, tgts)
-                    loss = sum(losses.values())
-                value = float(loss.detach())
-                if not math.isfinite(value):
-                    raise MuralError(
-                        f"train: loss is {value} at epoch {epoch + 1}, iteration {it + 1} "
-                        "(fix: lower lr or check the boxes)"
-                    )
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if grad_clip is not None:
-                    scaler.unscale_(opt)
-                    torch.nn.utils.clip_grad_norm_(params, grad_clip)
-                scaler.step(opt)
-                scaler.update()
-                total += value
-                n_img += len(imgs)
-                if bar is not None:
-                    bar.set_postfix(loss=f"{value:.3f}", lr=f"{cur_lr:.2e}")
-                    bar.update(1)
-        if bar is not None:
-            bar.close()
-        rec = {
-            "epoch": float(epoch),
-            "loss": total / max(1, iters),
-            "lr": cur_lr,
-            "seconds": time.perf_counter() - t0,
-            "images": float(n_img),
-        }
-        records.append(rec)
-        if ckpt_dir is not None:
-            if info.is_main:
-                state = {
-                    "epoch": epoch,
-                    "settings": settings,
-                    "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                    "optimizer": opt.state_dict(),
-                    "scaler": scaler.state_dict() if use_amp else {},
-                    "record": rec,
-                }
-                with atomic_open(ckpt_dir / CHECKPOINT, "wb") as fh:
-                    torch.save(state, fh)
-                if keep_checkpoints:
-                    with atomic_open(ckpt_dir / f"epoch_{epoch:03d}.pt", "wb") as fh:
-                        torch.save(state, fh)
-            mdist.barrier()
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, rec)
+        for h in all_hooks:
+            h.before_epoch(state)
+        state.record = train_epoch(state, net, loader, dev, all_hooks)
+        records.append(state.record)
+        for h in all_hooks:
+            h.after_epoch(state)
     model.eval()
     return records
