@@ -360,3 +360,39 @@ def test_bad_names_refused_before_any_work(
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err
     assert not (run / "initial_pool").exists() and not (run / "cycle_00").exists()
+
+
+def test_a_cycle_loads_its_pool_and_model_once(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The stages of a cycle share one pool and one trained detector (issue 9: the pool was
+    # loaded and re-validated about 6 times per cycle, the model 3 times).
+    from mural.data.pool import LabeledPool
+    from mural.loop import run_loop
+    from mural.rundir import RunDir
+
+    loads: dict[str, list[Path]] = {"pool": [], "model": []}
+    pool_load, det_load = LabeledPool.load.__func__, Detector.load.__func__  # type: ignore[attr-defined]
+
+    def count_pool(cls: Any, directory: Any, *a: Any, **k: Any) -> Any:
+        loads["pool"].append(Path(directory))
+        return pool_load(cls, directory, *a, **k)
+
+    def count_model(cls: Any, path: Any, *a: Any, **k: Any) -> Any:
+        loads["model"].append(Path(path))
+        return det_load(cls, path, *a, **k)
+
+    monkeypatch.setattr(LabeledPool, "load", classmethod(count_pool))
+    monkeypatch.setattr(Detector, "load", classmethod(count_model))
+    cfg = load_config(config_file(data_dir, tmp_path))
+    rd = RunDir(tmp_path / "run")
+    run_loop(cfg, rd.root, progress=False)
+    # each cycle's D_L once, plus the initial pool once for the run's "added_objects"
+    want_pools = [rd.pool(c) for c in range(cfg.cycles + 1)]
+    assert sorted(loads["pool"]) == sorted([*want_pools, rd.initial_pool])
+    assert sorted(loads["model"]) == [rd.model(c) for c in range(cfg.cycles + 1)]
+    # a finished run reloads nothing
+    loads["pool"].clear()
+    loads["model"].clear()
+    run_loop(cfg, rd.root, progress=False)
+    assert loads == {"pool": [], "model": []}

@@ -1,6 +1,6 @@
 """The active-learning cycle (SPEC §8): train → evaluate → infer → select → acquire.
 
-A run lives in one folder::
+A run lives in one folder, whose layout :class:`mural.rundir.RunDir` owns::
 
     RUN_DIR/config.yaml          the resolved configuration (one seed)
     RUN_DIR/metrics.jsonl        one line per finished cycle (rewritten whole, idempotent)
@@ -15,7 +15,8 @@ Each file is written atomically and a stage is done iff its file exists, so a re
 any interruption (even ``kill -9``) continues at the first unfinished stage. Every seed
 is derived from ``(run seed, cycle, stage)`` (:func:`derive_seed`), hence a resumed run ends
 with the same results as an uninterrupted one. ``cycles = N`` trains ``N + 1`` detectors:
-cycle ``N`` only trains and evaluates.
+cycle ``N`` only trains and evaluates. Within a cycle, the stages share one
+:class:`_Cycle`: its pool and its trained detector are each loaded at most once.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import yaml
 from .config import RunConfig, config_from_dict, config_to_dict
 from .errors import ConfigError
 from .io import atomic_write_json, atomic_write_text, read_json
+from .rundir import STAGE_FILES, STAGES, RunDir
 from .selection import read_selection, write_selection
 
 __all__ = [
@@ -47,15 +49,6 @@ __all__ = [
     "run_loop",
 ]
 
-#: Stage names, in order, with the file (or folder) whose existence marks each done.
-STAGES = ("train", "evaluate", "infer", "select", "acquire")
-STAGE_FILES = {
-    "train": "model.pt",
-    "evaluate": "metrics.json",
-    "infer": "detections.npz",
-    "select": "selection.json",
-    "acquire": "pool",
-}
 _STAGE_CODE = {
     "initial": 0,
     **{s: i + 1 for i, s in enumerate(STAGES)},
@@ -79,7 +72,7 @@ def load_datasets(cfg: RunConfig, run_dir: Path) -> tuple[Any, Any]:
 
     d = cfg.dataset
     if d.synthetic is not None:
-        root = Path(d.synthetic_dir) if d.synthetic_dir else run_dir / "data"
+        root = Path(d.synthetic_dir) if d.synthetic_dir else RunDir(run_dir).data
         ensure_synthetic(cfg, root)
         return (
             CocoDataset.load(root / "train.json", root / "images"),
@@ -138,7 +131,7 @@ def _initial_pool(cfg: RunConfig, train: Any) -> Any:
 def _write_config(cfg: RunConfig, run_dir: Path) -> None:
     """Write ``config.yaml``; a folder holding a different run's config is refused."""
     text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
-    path = run_dir / "config.yaml"
+    path = RunDir(run_dir).config
     if path.is_file():
         have = config_from_dict(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
         if config_to_dict(have) != config_to_dict(cfg):
@@ -179,26 +172,59 @@ def _dist() -> _Dist:
 # ------------------------------------------------------------------ the cycle
 
 
+class _Cycle:
+    """What the stages of one cycle share, each loaded at most once and only when a stage
+    that needs it runs (a resumed cycle loads nothing for the stages already done):
+    ``pool``, the D_L the cycle trains on, and ``detector``, the cycle's trained model."""
+
+    def __init__(self, run: _Run, c: int) -> None:
+        self.run, self.c = run, c
+        self._pool: Any = None
+        self._detector: Any = None
+
+    @property
+    def pool(self) -> Any:
+        from .data.pool import LabeledPool
+
+        if self._pool is None:
+            self._pool = LabeledPool.load(self.run.dir.pool(self.c), self.run.train_ds)
+        return self._pool
+
+    @property
+    def detector(self) -> Any:
+        from .detector import Detector
+
+        if self._detector is None:
+            self._detector = Detector.load(self.run.dir.model(self.c), device=self.run.cfg.device)
+        return self._detector
+
+    def take_pool(self) -> Any:
+        """The pool, for a stage that changes it (acquire); later stages reload it."""
+        pool, self._pool = self.pool, None
+        return pool
+
+
 class _Run:
     """Everything one run's stages share; the stages are its methods."""
 
-    def __init__(self, cfg: RunConfig, run_dir: Path, progress: bool) -> None:
+    def __init__(self, cfg: RunConfig, run_dir: RunDir, progress: bool) -> None:
+        from .strategies import build_strategy
+
         self.cfg, self.dir, self.progress = cfg, run_dir, progress
         self.dist = _dist()
-        self.train_ds, self.val_ds = load_datasets(cfg, run_dir)
+        self.train_ds, self.val_ds = load_datasets(cfg, run_dir.root)
+        self.strategy = build_strategy(cfg.strategy.name, **cfg.strategy.options)
+        self._initial_labelled: int | None = None
 
     # -- plumbing -------------------------------------------------------------------
-    def cdir(self, c: int) -> Path:
-        return self.dir / f"cycle_{c:02d}"
+    def initial_labelled(self) -> int:
+        """Objects labelled in the initial pool (loaded once per run)."""
+        if self._initial_labelled is None:
+            from .data.pool import LabeledPool
 
-    def pool_dir(self, c: int) -> Path:
-        """The D_L that cycle ``c`` trains on."""
-        return self.dir / "initial_pool" if c == 0 else self.cdir(c - 1) / "pool"
-
-    def load_pool(self, c: int) -> Any:
-        from .data.pool import LabeledPool
-
-        return LabeledPool.load(self.pool_dir(c), self.train_ds)
+            pool = LabeledPool.load(self.dir.initial_pool, self.train_ds)
+            self._initial_labelled = int(pool.num_labelled())
+        return self._initial_labelled
 
     def stage(self, path: Path, write: Callable[[Path], None], everyone: bool = False) -> None:
         """Run ``write(tmp)`` unless ``path`` exists, then move ``tmp`` onto ``path``.
@@ -216,19 +242,14 @@ class _Run:
                 os.replace(tmp, path)
         self.dist.barrier()
 
-    def detector(self, c: int) -> Any:
-        from .detector import Detector
-
-        return Detector.load(self.cdir(c) / "model.pt", device=self.cfg.device)
-
     # -- stages ---------------------------------------------------------------------
-    def train(self, c: int, out: Path) -> None:
+    def train(self, cy: _Cycle, out: Path) -> None:
         from .data.samples import TrainingSamples
         from .detector import Detector, build_detector
 
-        d = self.cfg.detector
+        c, d = cy.c, self.cfg.detector
         if d.warm_start and c > 0:
-            det = Detector.load(self.cdir(c - 1) / "model.pt", device=self.cfg.device)
+            det = Detector.load(self.dir.model(c - 1), device=self.cfg.device)
         else:
             det = build_detector(
                 d.name,
@@ -243,7 +264,7 @@ class _Run:
                 **d.options,
             )
         samples = TrainingSamples(
-            self.load_pool(c),
+            cy.pool,
             hflip_prob=d.hflip_prob,
             seed=derive_seed(self.cfg.seed, c, "samples"),
         )
@@ -254,7 +275,7 @@ class _Run:
             lr=d.lr,
             batch_size=d.batch_size,
             seed=derive_seed(self.cfg.seed, c, "train"),
-            out_dir=self.cdir(c) / "train",
+            out_dir=self.dir.train_dir(c),
             resume=True,
             workers=self.cfg.workers,
             progress=self.progress,
@@ -262,11 +283,11 @@ class _Run:
         if self.dist.rank == 0:
             det.save(out)
 
-    def evaluate(self, c: int, out: Path) -> None:
+    def evaluate(self, cy: _Cycle, out: Path) -> None:
         from .evaluation import evaluate_coco, json_safe
 
         d = self.cfg.detector
-        dets = self.detector(c).predict(
+        dets = cy.detector.predict(
             self.val_ds,
             self.val_ds.image_ids(),
             [(d.min_size, d.max_size)],
@@ -278,11 +299,11 @@ class _Run:
         if self.dist.rank != 0:
             return
         m = json_safe(evaluate_coco(self.val_ds, dets))
-        pool, initial = self.load_pool(c), self.load_pool(0)
+        pool = cy.pool
         record = {
-            "cycle": c,
+            "cycle": cy.c,
             "labelled_objects": pool.num_labelled(),
-            "added_objects": pool.num_labelled() - initial.num_labelled(),
+            "added_objects": pool.num_labelled() - self.initial_labelled(),
             "full_images": len(pool.full_images),
             "images_fully_labelled": len(self.train_ds.image_ids()) - len(pool.unlabelled_images()),
             "regions": len(pool.regions),
@@ -294,24 +315,19 @@ class _Run:
         }
         atomic_write_json(out, record)
 
-    def strategy(self) -> Any:
-        from .strategies import build_strategy
-
-        return build_strategy(self.cfg.strategy.name, **self.cfg.strategy.options)
-
-    def infer(self, c: int, out: Path) -> None:
+    def infer(self, cy: _Cycle, out: Path) -> None:
         from .detections import Detections, ScaleDetections
 
         d = self.cfg.detector
         scales = [(int(s[0]), int(s[1])) for s in self.cfg.scales]
-        need = self.strategy().needed_scales(scales, (d.min_size, d.max_size))
+        need = self.strategy.needed_scales(scales, (d.min_size, d.max_size))
         # Inference only at the scales the strategy reads (none for random); the others
         # stay empty so scale indices keep their meaning.
         got = None
         if need:
-            got = self.detector(c).predict(
+            got = cy.detector.predict(
                 self.train_ds,
-                self.load_pool(c).unlabelled_images(),
+                cy.pool.unlabelled_images(),
                 [scales[i] for i in need],
                 batch_size=d.batch_size,
                 workers=self.cfg.workers,
@@ -325,49 +341,48 @@ class _Run:
                 per[i] = got.per_scale[k]
             Detections(self.train_ds.num_classes, per if need else []).save(out)
 
-    def select(self, c: int, out: Path) -> None:
+    def select(self, cy: _Cycle, out: Path) -> None:
         from .detections import Detections
         from .strategies import SelectionContext
 
-        d = self.cfg.detector
-        strategy = self.strategy()
+        c, d = cy.c, self.cfg.detector
+        strategy = self.strategy
         seed = derive_seed(self.cfg.seed, c, "select")
+        det_path = self.dir.detections(c)
         ctx = SelectionContext(
             dataset=self.train_ds,
-            pool=self.load_pool(c),
-            detections=Detections.load(self.cdir(c) / "detections.npz")
-            if strategy.needs_detections
-            else None,
+            pool=cy.pool,
+            detections=Detections.load(det_path) if strategy.needs_detections else None,
             budget=self.cfg.budget,
             cycle=c + 1,
             rng=np.random.default_rng(seed),
             score_threshold=d.score_threshold,
-            detector=self.detector(c) if strategy.needs_model else None,
+            detector=cy.detector if strategy.needs_model else None,
             train_scale=(d.min_size, d.max_size),
             seed=seed,
         )
         result = strategy.select(ctx)
-        result.inputs = {"detections": f"cycle_{c:02d}/detections.npz"}
+        result.inputs = {"detections": det_path.relative_to(self.dir.root).as_posix()}
         write_selection(out, result)
 
-    def acquire(self, c: int, out: Path) -> None:
-        result = read_selection(self.cdir(c) / "selection.json")
-        pool = self.load_pool(c)
-        pool.acquire(result, c + 1)
+    def acquire(self, cy: _Cycle, out: Path) -> None:
+        result = read_selection(self.dir.selection(cy.c))
+        pool = cy.take_pool()
+        pool.acquire(result, cy.c + 1)
         pool.save(out)
 
     # -- one cycle ------------------------------------------------------------------
     def cycle(self, c: int) -> None:
-        d = self.cdir(c)
-        d.mkdir(parents=True, exist_ok=True)
-        self.stage(d / "model.pt", lambda p: self.train(c, p), everyone=True)
-        self.stage(d / "metrics.json", lambda p: self.evaluate(c, p), everyone=True)
+        rd, cy = self.dir, _Cycle(self, c)
+        rd.cycle(c).mkdir(parents=True, exist_ok=True)
+        self.stage(rd.model(c), lambda p: self.train(cy, p), everyone=True)
+        self.stage(rd.metrics(c), lambda p: self.evaluate(cy, p), everyone=True)
         if c < self.cfg.cycles:
-            self.stage(d / "detections.npz", lambda p: self.infer(c, p), everyone=True)
-            self.stage(d / "selection.json", lambda p: self.select(c, p))
-            self.stage(d / "pool", lambda p: self.acquire(c, p))
+            self.stage(rd.detections(c), lambda p: self.infer(cy, p), everyone=True)
+            self.stage(rd.selection(c), lambda p: self.select(cy, p))
+            self.stage(rd.acquired_pool(c), lambda p: self.acquire(cy, p))
         if self.dist.rank == 0:
-            rebuild_metrics_log(self.dir)
+            rebuild_metrics_log(rd.root)
 
 
 def check_config(cfg: RunConfig) -> None:
@@ -395,17 +410,15 @@ def rebuild_metrics_log(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]
     A cycle is finished when its last stage's file exists (``pool/`` or, for the last
     cycle, ``metrics.json``). Returns the records written.
     """
-    root = Path(run_dir)
-    cfg = config_from_dict(yaml.safe_load((root / "config.yaml").read_text(encoding="utf-8")))
+    rd = RunDir(run_dir)
+    cfg = config_from_dict(yaml.safe_load(rd.config.read_text(encoding="utf-8")))
     records = []
     for c in range(cfg.cycles + 1):
-        d = root / f"cycle_{c:02d}"
-        last = d / ("metrics.json" if c == cfg.cycles else "pool")
-        if not last.exists():
+        if not rd.finished(c, cfg.cycles):
             break
-        m = read_json(d / "metrics.json")
+        m = read_json(rd.metrics(c))
         rec = {k: v for k, v in m.items() if k != "coco"}
-        sel = read_selection(d / "selection.json") if (d / "selection.json").is_file() else None
+        sel = read_selection(rd.selection(c)) if rd.selection(c).is_file() else None
         rec["selected_objects"] = sel.spent if sel else 0
         names = sel.category_names() if sel else {}
         rec["selected_categories"] = (
@@ -416,7 +429,7 @@ def rebuild_metrics_log(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]
         rec["seed"] = cfg.seed
         records.append(rec)
     text = "".join(json.dumps(r) + "\n" for r in records)
-    atomic_write_text(root / "metrics.jsonl", text)
+    atomic_write_text(rd.metrics_log, text)
     return records
 
 
@@ -428,15 +441,15 @@ def run_loop(
         raise ConfigError("run_loop runs one seed; use run_config for several")
     from tqdm.auto import tqdm
 
-    root = Path(run_dir)
-    root.mkdir(parents=True, exist_ok=True)
+    rd = RunDir(run_dir)
+    rd.root.mkdir(parents=True, exist_ok=True)
     _deterministic(cfg)
     check_config(cfg)
-    run = _Run(cfg, root, progress)
+    run = _Run(cfg, rd, progress)
     if run.dist.rank == 0:
-        _write_config(cfg, root)
-        rebuild_metrics_log(root)
-    run.stage(root / "initial_pool", lambda p: _initial_pool(cfg, run.train_ds).save(p))
+        _write_config(cfg, rd.root)
+        rebuild_metrics_log(rd.root)
+    run.stage(rd.initial_pool, lambda p: _initial_pool(cfg, run.train_ds).save(p))
     bar = tqdm(
         range(cfg.cycles + 1),
         desc=f"{cfg.label} seed {cfg.seed}",
@@ -445,19 +458,18 @@ def run_loop(
     )
     for c in bar:
         run.cycle(c)
-    return rebuild_metrics_log(root)
+    return rebuild_metrics_log(rd.root)
 
 
 def run_config(
     cfg: RunConfig, run_dir: str | os.PathLike[str], *, progress: bool = True
 ) -> dict[int, list[dict[str, Any]]]:
     """Run every seed of ``cfg``: in ``run_dir`` itself for one seed, else ``seed_<s>/``."""
-    root = Path(run_dir)
+    rd = RunDir(run_dir)
     if len(cfg.seeds) == 1:
-        return {cfg.seed: run_loop(cfg, root, progress=progress)}
+        return {cfg.seed: run_loop(cfg, rd.root, progress=progress)}
     return {
-        s: run_loop(replace(cfg, seeds=[s]), root / f"seed_{s}", progress=progress)
-        for s in cfg.seeds
+        s: run_loop(replace(cfg, seeds=[s]), rd.seed(s).root, progress=progress) for s in cfg.seeds
     }
 
 

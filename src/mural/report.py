@@ -33,6 +33,7 @@ import numpy as np
 
 from .errors import DataError
 from .io import atomic_write_bytes, atomic_write_text
+from .rundir import RunDir
 from .selection import read_selection
 
 __all__ = [
@@ -62,26 +63,28 @@ class RunData:
         """``(cycle, selection.json)`` of every cycle that has one, in cycle order (the
         document's picks under ``"items"``)."""
         out = []
-        for d in sorted(self.path.glob("cycle_*")):
-            f = d / "selection.json"
+        rd = RunDir(self.path)
+        for c in rd.cycles():
+            f = rd.selection(c)
             if f.is_file():
                 doc = read_selection(f).to_json()
                 doc["items"] = doc.pop(doc["kind"])  # the picks, whatever their kind
-                out.append((int(d.name.split("_")[1]), doc))
+                out.append((c, doc))
         return out
 
 
 def _read_run(path: Path) -> RunData:
-    lines = (path / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    rd = RunDir(path)
+    lines = rd.metrics_log.read_text(encoding="utf-8").splitlines()
     try:
         records = [json.loads(x) for x in lines if x.strip()]
     except json.JSONDecodeError as exc:
-        raise DataError(f"{path / 'metrics.jsonl'}: not JSON lines ({exc})") from None
+        raise DataError(f"{rd.metrics_log}: not JSON lines ({exc})") from None
     config: dict[str, Any] = {}
-    if (path / "config.yaml").is_file():
+    if rd.config.is_file():
         import yaml
 
-        config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {}
+        config = yaml.safe_load(rd.config.read_text(encoding="utf-8")) or {}
     first = records[0] if records else {}
     label = first.get("label") or config.get("name") or first.get("strategy")
     if not label:
@@ -99,8 +102,8 @@ def find_runs(paths: Iterable[str | os.PathLike[str]]) -> list[RunData]:
             raise DataError(f"{root}: no such run folder")
         found = (
             [root]
-            if (root / "metrics.jsonl").is_file()
-            else sorted(f.parent for f in root.rglob("metrics.jsonl"))
+            if RunDir(root).is_run()
+            else sorted(f.parent for f in root.rglob(RunDir(root).metrics_log.name))
         )
         if not found:
             raise DataError(f"{root}: holds no run (no metrics.jsonl in it or below it)")

@@ -52,8 +52,14 @@ def share_initial_cycle(src: Any, dst: Any) -> None:
     """
     import shutil
 
-    for rel in ("initial_pool", "cycle_00/model.pt", "cycle_00/metrics.json"):
-        s, d = src / rel, dst / rel
+    from ..rundir import RunDir
+
+    a, b = RunDir(src), RunDir(dst)
+    for s, d in [
+        (a.initial_pool, b.initial_pool),
+        (a.model(0), b.model(0)),
+        (a.metrics(0), b.metrics(0)),
+    ]:
         if not s.exists() or d.exists():
             continue
         d.parent.mkdir(parents=True, exist_ok=True)
