@@ -78,7 +78,13 @@ def test_model_based_strategy_runs_on_detector_with_explicit_cpu(
     assert res.kind == "images" and res.cost >= 4
     # the same selection as through model access on the bare torchvision model
     ref_ctx = make_context(ds, make_pool(ds), world["detections"], 4)
-    ref_ctx.model = torchvision_access(loaded.model, ds, device="cpu", scale=scale)  # type: ignore[attr-defined]
+    ref_ctx.model = torchvision_access(
+        loaded.model,  # type: ignore[attr-defined]
+        ds,
+        device="cpu",
+        scale=scale,
+        score_threshold=MODEL_BASED[name]["score_threshold"],
+    )
     ref = build_strategy(name, **MODEL_BASED[name]).select(ref_ctx)
     assert [(it.image_id, it.score) for it in res.items] == [
         (it.image_id, it.score) for it in ref.items
@@ -90,8 +96,9 @@ def test_detector_views_are_the_models_own_detections(world: dict[str, Any]) -> 
 
     ds, det = world["dataset"], world["detector"]
     ctx = make_context(ds, make_pool(ds), None, 1, detector=det)
-    access = model_access(ctx)
+    access = model_access(build_strategy("lt_c"), ctx)
     assert isinstance(access, DetectorViews)
+    assert access.score_threshold == ctx.score_threshold == 0.05  # the run's one setting
     views = access.predict_views([1, 3, 4], "none")
     model = det.model
     model.eval()
@@ -116,6 +123,23 @@ def test_detector_views_are_the_models_own_detections(world: dict[str, Any]) -> 
         np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-6)
         np.testing.assert_allclose(p[np.arange(len(p)), v["labels"]], v["scores"], atol=1e-6)
         assert (p[:, :2].argmax(1) == v["labels"]).all()  # multi_label=False: best class
+
+
+def test_views_hold_the_detections_above_the_strategys_threshold(world: dict[str, Any]) -> None:
+    ds, det = world["dataset"], world["detector"]
+    ctx = make_context(ds, make_pool(ds), None, 1, detector=det)
+    ids = [1, 2, 5]
+    low = model_access(build_strategy("cald", score_threshold=0.0), ctx).predict_views(ids, "none")
+    all_low = np.concatenate([v["scores"] for v in low])
+    t = float(np.median(all_low))  # random init: a cut between its scores
+    high = model_access(build_strategy("cald", score_threshold=t), ctx).predict_views(ids, "none")
+    n_high = sum(v["scores"].shape[0] for v in high)
+    assert all((v["scores"] > t).all() for v in high)
+    assert all_low.shape[0] > n_high > 0
+    # the high view is the low view's detections above t (same model output, cut later)
+    for a, b in zip(low, high, strict=True):
+        keep = a["scores"] > t
+        np.testing.assert_allclose(np.sort(a["scores"][keep]), np.sort(b["scores"]), atol=1e-6)
 
 
 def test_missing_model_and_detector_and_a_detector_without_views(

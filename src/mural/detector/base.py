@@ -83,6 +83,7 @@ class Detector(ABC):
         seed: int = 0,
         scale: Sequence[int] | None = None,
         batch_size: int = 2,
+        score_threshold: float = 0.05,
     ) -> list[dict[str, NDArray[Any]]]:
         """Predictions on a transformed view of each image, for the model-based baselines.
 
@@ -93,7 +94,8 @@ class Detector(ABC):
         from (original pixels). ``transform``: ``"none"``, ``"hflip"``, ``"color:<f>"``
         (brightness and contrast times ``f``), ``"noise:<sigma>"`` (Gaussian pixel noise,
         ``sigma`` on the 0..255 scale, drawn from ``seed``), ``"resize:<f>"``. Each view
-        is fed at ``scale`` (``(min_size, max_size)``; default: the detector's own).
+        is fed at ``scale`` (``(min_size, max_size)``; default: the detector's own);
+        detections with ``score > score_threshold`` are kept, as in :meth:`predict`.
 
         Detectors that cannot (the default) raise :class:`ConfigError`.
         """

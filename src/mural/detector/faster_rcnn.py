@@ -344,10 +344,10 @@ class FasterRCNNDetector(Detector):
         seed: int = 0,
         scale: Sequence[int] | None = None,
         batch_size: int = 2,
+        score_threshold: float = 0.05,
     ) -> list[dict[str, NDArray[Any]]]:
         """See :meth:`Detector.predict_views`; views are resized to ``scale`` (default
-        ``(min_size, max_size)``) and detections kept above the heads' ``score_thresh``
-        (0.05)."""
+        ``(min_size, max_size)``)."""
         if dataset.num_classes != self.num_classes:
             raise ConfigError(
                 f"detector: model has {self.num_classes} classes, dataset "
@@ -355,7 +355,12 @@ class FasterRCNNDetector(Detector):
             )
         sc = (self.config["min_size"], self.config["max_size"]) if scale is None else scale
         views = ViewPredictor(
-            self.model, dataset, device=self.device, batch_size=batch_size, scale=sc
+            self.model,
+            dataset,
+            device=self.device,
+            batch_size=batch_size,
+            scale=sc,
+            score_threshold=score_threshold,
         )
         return views.predict_views(image_ids, transform, seed=seed)
 

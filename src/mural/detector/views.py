@@ -122,7 +122,8 @@ class ViewPredictor:
             :func:`mural.core.scaled_size` of it before the model; ``None`` feeds views at
             their size (the model's own transform may still resize).
 
-    Detections are kept above the RoI heads' ``score_thresh`` (callers filter further).
+    Detections are kept above ``score_threshold`` (``None``: the RoI heads' own
+    ``score_thresh``), as torchvision's heads keep them (``score > threshold``).
     """
 
     def __init__(
@@ -133,8 +134,10 @@ class ViewPredictor:
         device: str | torch.device = "cpu",
         batch_size: int = 2,
         scale: Sequence[int] | None = None,
+        score_threshold: float | None = None,
     ) -> None:
         self.model = prob_model(model)
+        self.score_threshold = None if score_threshold is None else float(score_threshold)
         self.dataset = dataset
         self.device = torch.device(device)
         self.batch_size = max(1, int(batch_size))
@@ -176,8 +179,11 @@ class ViewPredictor:
                 "'color:<f>', 'noise:<sigma>', 'resize:<f>'"
             )
         model = self.model
-        was_training = model.training
+        heads = model.roi_heads
+        was_training, old_thresh = model.training, heads.score_thresh
         model.eval()
+        if self.score_threshold is not None:
+            heads.score_thresh = self.score_threshold
         gen = torch.Generator().manual_seed(int(seed))
         results: list[dict[str, NDArray[Any]]] = []
         try:
@@ -204,4 +210,5 @@ class ViewPredictor:
                     )
         finally:
             model.train(was_training)
+            heads.score_thresh = old_thresh
         return results

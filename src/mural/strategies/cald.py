@@ -70,7 +70,7 @@ class Cald(Strategy):
 
     def _select(self, ctx: SelectionContext) -> SelectionResult:
         ids, rest = scored_images(self, ctx)
-        access = model_access(ctx)
+        access = model_access(self, ctx)
         c = int(ctx.dataset.num_classes)
         ref = reference_views(self, ctx, ids)
         views = [

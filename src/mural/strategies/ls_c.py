@@ -65,7 +65,7 @@ class LsC(Strategy):
 
     def _select(self, ctx: SelectionContext) -> SelectionResult:
         ids, rest = scored_images(self, ctx)
-        access = model_access(ctx)
+        access = model_access(self, ctx)
         ref = reference_views(self, ctx, ids, top_k=self.options["top_k"])
         levels = self.options["noise_levels"]
         noisy = [

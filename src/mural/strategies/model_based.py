@@ -29,30 +29,43 @@ __all__ = [
 
 class DetectorViews:
     """:class:`ModelAccess` over a detector: ``detector.predict_views`` on ``dataset`` at
-    ``scale`` (``None``: the detector's own)."""
+    ``scale`` (``None``: the detector's own), detections above ``score_threshold``."""
 
-    def __init__(self, detector: Any, dataset: Any, scale: Sequence[int] | None = None) -> None:
+    def __init__(
+        self,
+        detector: Any,
+        dataset: Any,
+        scale: Sequence[int] | None = None,
+        score_threshold: float = 0.05,
+    ) -> None:
         self.detector = detector
         self.dataset = dataset
         self.scale = None if scale is None else (int(scale[0]), int(scale[1]))
+        self.score_threshold = float(score_threshold)
         self.num_classes = int(dataset.num_classes)
 
     def predict_views(
         self, image_ids: Sequence[int], transform: str, *, seed: int = 0
     ) -> list[dict[str, NDArray[Any]]]:
         out: list[dict[str, NDArray[Any]]] = self.detector.predict_views(
-            self.dataset, image_ids, transform, seed=seed, scale=self.scale
+            self.dataset,
+            image_ids,
+            transform,
+            seed=seed,
+            scale=self.scale,
+            score_threshold=self.score_threshold,
         )
         return out
 
 
-def model_access(ctx: SelectionContext) -> ModelAccess:
+def model_access(strategy: Strategy, ctx: SelectionContext) -> ModelAccess:
     """The context's model access: ``ctx.model``, else views of ``ctx.detector`` at
-    ``ctx.train_scale``."""
+    ``ctx.train_scale`` holding the detections above the strategy's threshold (the run's
+    one setting unless the strategy sets its own), as its other inputs."""
     if ctx.model is not None:
         return ctx.model
     assert ctx.detector is not None, "check_context guarantees a model or a detector"
-    return DetectorViews(ctx.detector, ctx.dataset, ctx.train_scale)
+    return DetectorViews(ctx.detector, ctx.dataset, ctx.train_scale, strategy.threshold(ctx))
 
 
 def scored_images(strategy: Strategy, ctx: SelectionContext) -> tuple[list[int], list[int]]:
@@ -73,7 +86,7 @@ def reference_views(
     """Predictions on the untransformed images, score ``>= threshold``, best ``top_k``."""
     thr = strategy.threshold(ctx)
     out = []
-    for p in model_access(ctx).predict_views(ids, "none", seed=0):
+    for p in model_access(strategy, ctx).predict_views(ids, "none", seed=0):
         s = np.asarray(p["scores"], dtype=np.float64)
         keep = np.flatnonzero(s >= thr)
         if top_k is not None and keep.shape[0] > top_k:
