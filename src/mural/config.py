@@ -37,6 +37,7 @@ __all__ = [
     "apply_overrides",
     "config_from_dict",
     "config_to_dict",
+    "convert_value",
     "load_config",
     "packaged_config",
     "packaged_configs",
@@ -243,6 +244,14 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
             _convert(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True))
         )
     raise _bad(key, value, str(inner))  # pragma: no cover - no such field types
+
+
+def convert_value(tp: Any, value: Any, key: str) -> Any:
+    """Convert ``value`` (plain data, as YAML gives it) to type ``tp`` and check it, as for a
+    config field (``bool``, ``int``, ``float``, ``str``, lists, tuples, ``X | None``,
+    dataclasses); a bad value raises :class:`ConfigError` naming ``key``. Strategy
+    options (:mod:`mural.strategies.options`) are typed through this."""
+    return _convert(tp, value, key)
 
 
 def _unknown(key: str, name: str, cls: type) -> ConfigError:

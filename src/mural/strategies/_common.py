@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.geometry import region_to_original, scale_factor
+from ..selection import Granularity
 from .base import (
     DETECTION_OPTIONS,
     ImagePick,
@@ -362,7 +363,7 @@ class BoxQueryStrategy(Strategy):
     not-yet-labelled GT object with IoU ``>= iou_match``, if any.
     """
 
-    granularity = "box"
+    granularity = Granularity.BOX
     OPTIONS: ClassVar[dict[str, Option]] = {
         **DETECTION_OPTIONS,
         "iou_match": opt_float(0.5, 0.0, 1.0),

@@ -1,29 +1,30 @@
-"""What every selection strategy shares: options, registry, context, result (SPEC §7).
+"""The strategy interface (SPEC §7) and the model access a few baselines use.
 
-A :class:`Strategy` turns a :class:`SelectionContext` (the dataset, the labelled pool
-``D_L``, the detector's detections on ``D_U`` at every configured scale, the budget ``B``
-in objects, a seeded generator and, for a few baselines, model access) into a
-:class:`SelectionResult`: images, regions or boxes, in the order taken.
+A :class:`Strategy` turns a :class:`~mural.strategies.context.SelectionContext` (the
+dataset, the labelled pool ``D_L``, the detector's detections on ``D_U`` at every
+configured scale, the budget ``B`` in objects, a seeded generator and, for a few
+baselines, model access) into a :class:`~mural.selection.SelectionResult`: images,
+regions or boxes (:class:`~mural.selection.Granularity`), in the order taken.
 
 Budget rule (SPEC §7), shared by all strategies: items are taken in score order until
 ``cost >= B``; an object already labelled costs nothing again; selection also stops when
 ``D_U`` (or the strategy's list of items) is exhausted. ``cost`` is the budget consumed:
 newly labelled objects for images and regions, *queries* for boxes (each box query costs
 1, even one that matches no ground truth). ``spent`` is always the number of objects the
-selection newly labels, which :meth:`SelectionResult.apply` reproduces exactly.
+selection newly labels, which :meth:`mural.data.pool.LabeledPool.acquire` reproduces.
 
-Strategies are built by name: ``build_strategy("mural", reduce="max")``. Options are
-validated on construction; an unknown option or a bad value raises
-:class:`~mural.errors.ConfigError` naming the option and what it accepts.
+The package is split by concern: options (:mod:`.options`), the context
+(:mod:`.context`), the registry (:mod:`.registry`), the result
+(:mod:`mural.selection`) and this interface. Strategies are built by name:
+``build_strategy("mural", reduce="max")``; options are validated on construction.
 """
 
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -38,12 +39,19 @@ from ..selection import (
     RegionPick,
     SelectionResult,
 )
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..data.coco import CocoDataset
-    from ..data.pool import LabeledPool
-    from ..detections import Detections
-    from ..detector import Detector
+from .context import SelectionContext
+from .options import (
+    DETECTION_OPTIONS,
+    Option,
+    opt_bool,
+    opt_choice,
+    opt_float,
+    opt_int,
+    opt_int_list,
+    opt_str_list,
+    parse_options,
+)
+from .registry import build_strategy, list_strategies, register_strategy, strategy_class
 
 __all__ = [
     "DEFAULT_SCORE_THRESHOLD",
@@ -66,108 +74,16 @@ __all__ = [
 
 GRANULARITIES = tuple(g.value for g in Granularity)
 
-
-# ----------------------------------------------------------------------------- options
-@dataclass(frozen=True)
-class Option:
-    """One strategy option: its default, a parser, and what it accepts (for messages).
-
-    ``parse(value)`` returns the normalised value or raises ``ValueError``/``TypeError``.
-    """
-
-    default: Any
-    parse: Callable[[Any], Any]
-    accepts: str
-
-
-def _bool(v: Any) -> bool:
-    if isinstance(v, (bool, np.bool_)):
-        return bool(v)
-    raise ValueError(v)
-
-
-def opt_bool(default: bool) -> Option:
-    return Option(default, _bool, "true or false")
-
-
-def opt_choice(default: str, choices: Sequence[str]) -> Option:
-    def parse(v: Any) -> str:
-        if not isinstance(v, str) or v not in choices:
-            raise ValueError(v)
-        return v
-
-    return Option(default, parse, "one of " + ", ".join(repr(c) for c in choices))
-
-
-def opt_float(
-    default: float | None, lo: float | None = None, hi: float | None = None, *, optional=False
-) -> Option:
-    def parse(v: Any) -> float | None:
-        if v is None and optional:
-            return None
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-            raise ValueError(v)
-        x = float(v)
-        if not math.isfinite(x) or (lo is not None and x < lo) or (hi is not None and x > hi):
-            raise ValueError(v)
-        return x
-
-    rng = (
-        f" in [{lo}, {hi}]"
-        if lo is not None and hi is not None
-        else (f" >= {lo}" if lo is not None else "")
-    )
-    return Option(default, parse, f"a number{rng}" + (" or null" if optional else ""))
-
-
-def opt_int(default: int | None, lo: int | None = None, *, optional: bool = False) -> Option:
-    def parse(v: Any) -> int | None:
-        if v is None and optional:
-            return None
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise ValueError(v)
-        if lo is not None and int(v) < lo:
-            raise ValueError(v)
-        return int(v)
-
-    what = "an integer" + (f" >= {lo}" if lo is not None else "")
-    return Option(default, parse, what + (" or null" if optional else ""))
-
-
-def opt_int_list(default: list[int] | None, lo: int = 0) -> Option:
-    def parse(v: Any) -> list[int] | None:
-        if v is None:
-            return None
-        if isinstance(v, (str, bytes)) or not isinstance(v, Sequence) or len(v) == 0:
-            raise ValueError(v)
-        out = []
-        for x in v:
-            if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or int(x) < lo:
-                raise ValueError(v)
-            out.append(int(x))
-        if len(set(out)) != len(out):
-            raise ValueError(v)
-        return out
-
-    return Option(default, parse, f"null or a non-empty list of distinct integers >= {lo}")
-
-
-def opt_str_list(default: list[str], check: Callable[[str], bool], what: str) -> Option:
-    def parse(v: Any) -> list[str]:
-        if isinstance(v, str) or not isinstance(v, Sequence) or len(v) == 0:
-            raise ValueError(v)
-        if not all(isinstance(x, str) and check(x) for x in v):
-            raise ValueError(v)
-        return list(v)
-
-    return Option(default, parse, what)
-
-
-#: Options shared by the strategies that read detections at one scale.
-DETECTION_OPTIONS: dict[str, Option] = {
-    "scale_index": opt_int(None, 0, optional=True),
-    "score_threshold": opt_float(None, 0.0, 1.0, optional=True),
-}
+__all__ += [
+    "DETECTION_OPTIONS",
+    "check_transform",
+    "opt_bool",
+    "opt_choice",
+    "opt_float",
+    "opt_int",
+    "opt_int_list",
+    "opt_str_list",
+]
 
 
 # -------------------------------------------------------------------- model access
@@ -217,45 +133,6 @@ def check_transform(t: str) -> bool:
     return math.isfinite(v) and (v >= 0 if name == "noise" else v > 0)
 
 
-# ------------------------------------------------------------------------- context
-@dataclass
-class SelectionContext:
-    """Everything a strategy may read to select under budget.
-
-    Attributes:
-        dataset: the training pool (``CocoDataset``).
-        pool: the labelled pool ``D_L`` (``LabeledPool``); not modified by ``select``.
-        detections: the detector's detections on the images of ``D_U`` at every configured
-            scale (``mural.detections.Detections``); ``None`` for strategies that need none.
-        budget: ``B`` in objects (box queries for the fine-grained baselines).
-        cycle: the active-learning cycle being selected for.
-        rng: the seeded generator every random choice draws from.
-        score_threshold: detections below it take no part: the run's one setting,
-            ``detector.score_threshold`` (default the detector's own, 0.05). A
-            strategy's ``score_threshold`` option wins only when set explicitly.
-        model: model access for CALD, LS+C and LT/C (:class:`ModelAccess`), or ``None``
-            (then views of ``detector`` are used).
-        detector: the trained :class:`mural.detector.Detector`, or ``None``; CALD, LS+C
-            and LT/C read its ``predict_views`` at ``train_scale`` when ``model`` is unset.
-        train_scale: ``(min_size, max_size)`` the detector was trained at; the default
-            ``scale_index`` of single-scale strategies is the configured scale whose
-            ``min_size`` is closest to it (scale 0 when ``None``).
-        seed: the seed ``rng`` was made from (recorded in the selection document).
-    """
-
-    dataset: CocoDataset
-    pool: LabeledPool
-    detections: Detections | None
-    budget: int
-    cycle: int
-    rng: np.random.Generator
-    score_threshold: float = DEFAULT_SCORE_THRESHOLD
-    model: ModelAccess | None = None
-    train_scale: tuple[int, int] | None = None
-    detector: Detector | None = None
-    seed: int | None = None
-
-
 # ------------------------------------------------------------------------ strategy
 class Strategy(ABC):
     """A selection strategy, built from an options dict (validated here).
@@ -266,32 +143,18 @@ class Strategy(ABC):
     """
 
     name: ClassVar[str] = ""
-    granularity: ClassVar[str] = "image"
+    granularity: ClassVar[Granularity] = Granularity.IMAGE
     needs_model: ClassVar[bool] = False
     needs_detections: ClassVar[bool] = True
     OPTIONS: ClassVar[dict[str, Option]] = {}
 
     def __init__(self, options: Mapping[str, Any] | None = None, **kw: Any) -> None:
         given = {**dict(options or {}), **kw}
-        unknown = sorted(set(given) - set(self.OPTIONS))
-        if unknown:
-            known = ", ".join(sorted(self.OPTIONS)) or "none"
-            raise ConfigError(
-                f"strategy {self.name!r}: unknown option {unknown[0]!r} (known options: {known})"
-            )
-        self.options: dict[str, Any] = {}
-        for key, spec in self.OPTIONS.items():
-            value = given.get(key, spec.default)
-            try:
-                self.options[key] = spec.parse(value)
-            except (TypeError, ValueError):
-                raise ConfigError(
-                    f"strategy {self.name!r}: option {key!r} must be {spec.accepts}, got {value!r}"
-                ) from None
+        self.options: dict[str, Any] = parse_options(self.name, self.OPTIONS, given)
 
     @property
     def kind(self) -> str:
-        return Granularity(self.granularity).kind
+        return self.granularity.kind
 
     def new_result(self, ctx: SelectionContext) -> SelectionResult:
         """An empty result recording the parameters this selection runs with."""
@@ -386,43 +249,3 @@ class Strategy(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.options!r})"
-
-
-# ------------------------------------------------------------------------ registry
-_REGISTRY: dict[str, type[Strategy]] = {}
-S = TypeVar("S", bound=type[Strategy])
-
-
-def register_strategy(name: str) -> Callable[[S], S]:
-    """Class decorator: register a :class:`Strategy` subclass under ``name``."""
-
-    def deco(cls: S) -> S:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"strategy {name!r} is registered twice")
-        if cls.granularity not in GRANULARITIES:
-            raise ValueError(f"strategy {name!r}: granularity must be one of {GRANULARITIES}")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return deco
-
-
-def list_strategies() -> list[str]:
-    """Registered strategy names, sorted."""
-    return sorted(_REGISTRY)
-
-
-def strategy_class(name: str) -> type[Strategy]:
-    """The class registered under ``name``; unknown names raise :class:`ConfigError`."""
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise ConfigError(
-            f"unknown strategy {name!r}; known strategies: {', '.join(list_strategies())}"
-        ) from None
-
-
-def build_strategy(name: str, **options: Any) -> Strategy:
-    """Build the strategy registered under ``name`` with ``options``."""
-    return strategy_class(name)(options)

@@ -34,17 +34,6 @@ from .model_based import max_iou, model_access, reference_views, scored_images
 __all__ = ["LsC"]
 
 
-def _levels(v: object) -> list[float]:
-    if isinstance(v, (str, bytes)) or not isinstance(v, (list, tuple)) or not v:
-        raise ValueError(v)
-    out = []
-    for x in v:
-        if isinstance(x, bool) or not isinstance(x, (int, float)) or not (x > 0):
-            raise ValueError(v)
-        out.append(float(x))
-    return out
-
-
 @register_strategy("ls_c")
 class LsC(Strategy):
     """LS+C (options: ``noise_levels``, ``top_k``, ``max_images``, ``score_threshold``,
@@ -55,7 +44,10 @@ class LsC(Strategy):
     needs_detections = False
     OPTIONS: ClassVar[dict[str, Option]] = {
         "noise_levels": Option(
-            [8.0, 16.0, 24.0, 32.0, 40.0, 48.0], _levels, "a non-empty list of positive sigmas"
+            [8.0, 16.0, 24.0, 32.0, 40.0, 48.0],
+            list[float],
+            "a non-empty list of positive sigmas",
+            lambda v: len(v) > 0 and all(x > 0 for x in v),
         ),
         "top_k": opt_int(30, 1),
         "max_images": opt_int(None, 1, optional=True),

@@ -35,7 +35,7 @@ from numpy.typing import NDArray
 from ..core import ScaleInput, acquire_region, box_iou, select_regions
 from ..core.scores import REDUCTIONS
 from ..errors import ConfigError
-from ..selection import COST_ESTIMATED, COST_GT, RegionPick
+from ..selection import COST_ESTIMATED, COST_GT, Granularity, RegionPick
 from ._common import CategoryLookup, FilteredDetections, filter_detections
 from .base import (
     Option,
@@ -332,7 +332,7 @@ class MuralStrategy(Strategy):
         iou_known: IoU with a labelled object at which a detection is known.
     """
 
-    granularity = "region"
+    granularity = Granularity.REGION
     OPTIONS: ClassVar[dict[str, Option]] = {
         "reduce": opt_choice("mean", REDUCTIONS),
         "category_weighting": opt_bool(True),
