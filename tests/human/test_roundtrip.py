@@ -202,7 +202,8 @@ def test_selection_covers_empty_image_and_skips_image_without_predictions(setup)
 def test_roundtrip_equals_simulated_oracle(setup, fmt: str, tmp_path: Path) -> None:
     f = write_tool_file(fmt, setup, tmp_path)
     pool_dir = tmp_path / "pool"
-    rep = import_annotations(f, setup["root"] / "tasks", pool_dir)
+    done = None if fmt == "label-studio" else "all"  # CVAT/COCO: the user says what is done
+    rep = import_annotations(f, setup["root"] / "tasks", pool_dir, done=done)
     assert rep["format"] == fmt
     assert rep["added"] == len(setup["sel"]["regions"]) and not rep["pending"]
     got = LabeledPool.load(pool_dir, setup["ds"])
@@ -226,7 +227,7 @@ def test_roundtrip_equals_simulated_oracle(setup, fmt: str, tmp_path: Path) -> N
 
     # importing twice changes nothing, byte for byte
     before = hashes(pool_dir)
-    rep2 = import_annotations(f, setup["root"] / "tasks", pool_dir)
+    rep2 = import_annotations(f, setup["root"] / "tasks", pool_dir, done=done)
     assert rep2["added"] == 0 and rep2["skipped"] == rep["added"] and not rep2["changed"]
     assert hashes(pool_dir) == before
 
@@ -291,13 +292,14 @@ def test_bad_import_leaves_pool_unchanged(setup, tmp_path: Path, case: str) -> N
         d["annotations"][0]["category_id"] = 4242
         bad.write_text(json.dumps(d))
         msg = "unknown category 4242"
+    done = "all" if case == "coco_unknown_category" else None
     with pytest.raises(DataError) as ei:
-        import_annotations(bad, setup["root"] / "tasks", pool_dir)
+        import_annotations(bad, setup["root"] / "tasks", pool_dir, done=done)
     assert msg in str(ei.value)
     assert hashes(pool_dir) == before
     # and with no pool yet, nothing is created
     with pytest.raises(DataError):
-        import_annotations(bad, setup["root"] / "tasks", tmp_path / "new_pool")
+        import_annotations(bad, setup["root"] / "tasks", tmp_path / "new_pool", done=done)
     assert not (tmp_path / "new_pool").exists()
 
 
@@ -315,15 +317,30 @@ def test_partial_import_then_rest_and_conflict(setup, tmp_path: Path) -> None:
     f2.write_text(json.dumps(data))
     rep = import_annotations(f2, setup["root"] / "tasks", pool_dir)
     assert rep["added"] == len(data) - 1 and rep["skipped"] == 1
-    # the same region with different boxes: an error naming the task, pool unchanged
-    before = hashes(pool_dir)
+    # the same region with different boxes: a correction, it replaces the earlier labels
+    before = LabeledPool.load(pool_dir, setup["ds"])
     t = _first_with_boxes(data)
     t["annotations"][1]["result"][0]["value"]["x"] += 1.0
+    tid = t["data"]["mural_task"]
     f3 = tmp_path / "c.json"
     f3.write_text(json.dumps(data))
-    with pytest.raises(DataError, match="already labels this region"):
-        import_annotations(f3, setup["root"] / "tasks", pool_dir)
-    assert hashes(pool_dir) == before
+    rep = import_annotations(f3, setup["root"] / "tasks", pool_dir)
+    assert rep["replaced"] == 1 and rep["added"] == 0 and rep["skipped"] == len(data) - 1
+    assert [e["status"] for e in rep["tasks"] if e["task_id"] == tid] == ["replaced"]
+    after = LabeledPool.load(pool_dir, setup["ds"])
+    assert len(after.regions) == len(before.regions)
+    task = next(x for x in setup["man"]["tasks"] if x["task_id"] == tid)
+    key = (task["image_id"], tuple(task["scale"]), tuple(task["window"]))
+    old_r = next(r for r in before.regions if (r.image_id, r.scale, r.window) == key)
+    new_r = next(r for r in after.regions if (r.image_id, r.scale, r.window) == key)
+    moved = [b for b in new_r.boxes + new_r.ignore if b not in old_r.boxes + old_r.ignore]
+    assert len(moved) == 1  # exactly the corrected box changed
+    others = [r for r in after.regions if r is not new_r]
+    assert all(r in before.regions for r in others)
+    # importing the correction again changes nothing
+    h = hashes(pool_dir)
+    rep = import_annotations(f3, setup["root"] / "tasks", pool_dir)
+    assert rep["replaced"] == 0 and not rep["changed"] and hashes(pool_dir) == h
 
 
 def test_small_overhang_is_clipped(setup, tmp_path: Path) -> None:

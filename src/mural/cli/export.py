@@ -16,7 +16,16 @@ def register(sub: Any) -> None:
         ),
     )
     p.add_argument("selection", metavar="SELECTION.json", help="written by mural select")
-    p.add_argument("--out", required=True, metavar="DIR", help="export folder")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", metavar="DIR", help="export folder")
+    where.add_argument(
+        "--project",
+        metavar="DIR",
+        help=(
+            "project folder for every round (created): exports into DIR/round-<cycle>, crop "
+            "paths relative to DIR (Label Studio's one document root)"
+        ),
+    )
     p.add_argument(
         "--format",
         default="label-studio,cvat,coco",
@@ -30,7 +39,13 @@ def register(sub: Any) -> None:
         "--document-root",
         default=None,
         metavar="DIR",
-        help="Label Studio's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT (default: --out)",
+        help=(
+            "Label Studio's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT (default: --project, "
+            "else --out)"
+        ),
+    )
+    p.add_argument(
+        "--force", action="store_true", help="overwrite another export in the folder"
     )
     p.set_defaults(func=run)
 
@@ -51,10 +66,16 @@ def run(args: argparse.Namespace) -> int:
     man = export_tasks(
         args.selection,
         args.out,
+        project=args.project,
+        force=args.force,
         formats=fm,
         dataset=ds,
         mean_color=mc,
         document_root=args.document_root,
     )
-    print(f"exported {len(man['tasks'])} tasks ({', '.join(fm)}) to {args.out}")
+    from ..human.tasks import round_dir
+
+    out = args.out or round_dir(args.project, man["cycle"])
+    print(f"exported {len(man['tasks'])} tasks ({', '.join(fm)}) to {out}")
+    print(f"Label Studio document root: {man['document_root']}")
     return 0

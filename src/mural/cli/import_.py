@@ -18,7 +18,12 @@ def register(sub: Any) -> None:
         ),
     )
     p.add_argument("annotations", metavar="FILE", help="the annotation tool's export")
-    p.add_argument("--tasks", required=True, metavar="DIR", help="export folder (manifest.json)")
+    p.add_argument(
+        "--tasks",
+        required=True,
+        metavar="DIR",
+        help="export folder (manifest.json), or a project folder (every round's tasks)",
+    )
     p.add_argument("--pool", required=True, metavar="DIR", help="pool folder (created if absent)")
     p.add_argument(
         "--format",
@@ -40,6 +45,15 @@ def register(sub: Any) -> None:
         action="store_true",
         help="a task with no box is not annotated yet (default: a region with no objects)",
     )
+    p.add_argument(
+        "--done",
+        default=None,
+        metavar="all|TASK,...",
+        help=(
+            "CVAT and COCO: the tasks a person finished (task ids or crop file names), or "
+            "'all'; the file's other images stay pending (Label Studio's export says itself)"
+        ),
+    )
     p.set_defaults(func=run)
 
 
@@ -58,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         tolerance=args.tolerance,
         match_gt=not args.no_gt_match,
         skip_empty=args.skip_empty,
+        done=args.done,
     )
     print(format_report(rep))
     return 0
@@ -66,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
 def format_report(rep: dict[str, Any]) -> str:
     lines = [
         f"{rep['annotations']} ({rep['format']}): {rep['added']} regions added, "
-        f"{rep['skipped']} already imported, {len(rep['pending'])} not annotated yet"
+        f"{rep.get('replaced', 0)} replaced (corrections), {rep['skipped']} already imported, "
+        f"{len(rep['pending'])} not finished yet (left pending)"
     ]
     for t in rep["tasks"]:
         lines.append(
@@ -74,7 +90,13 @@ def format_report(rep: dict[str, Any]) -> str:
             f"actual {t['boxes']} objects"
             + (f", {t['ignore']} ignore areas" if t["ignore"] else "")
         )
-    if rep["added"]:
+    if rep["pending"]:
+        shown = rep["pending"][:50]
+        more = f" ... and {len(rep['pending']) - 50} more" if len(rep["pending"]) > 50 else ""
+        lines.append("  pending: " + ", ".join(shown) + more)
+        if rep.get("pending_reason"):
+            lines.append(f"  ({rep['pending_reason']})")
+    if rep["added"] or rep.get("replaced"):
         lines.append(
             f"cost ({rep['cost']}): estimated {rep['estimated']} objects, "
             f"actual {rep['actual']} objects labelled"

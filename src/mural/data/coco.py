@@ -26,7 +26,7 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import numpy as np
@@ -167,6 +167,19 @@ class _Checker:
         return ok
 
 
+def _unsafe_file_name(name: str) -> bool:
+    """A ``file_name`` that would read outside the image folder (absolute, drive, ``..``)."""
+    win = PureWindowsPath(name)
+    posix = PurePosixPath(name.replace("\\", "/"))
+    return (
+        posix.is_absolute()
+        or bool(win.drive)
+        or win.is_absolute()
+        or ".." in posix.parts
+        or "\x00" in name
+    )
+
+
 def _check_dict(
     d: Any, file: str, image_root: Path | None, check_images: bool
 ) -> tuple[list[Problem], dict[object, tuple[int, int]]]:
@@ -194,6 +207,14 @@ def _check_dict(
             c.add(entry, iid, "file_name", f"must be a non-empty string, got {name!r}")
             name = None
         elif isinstance(name, str):
+            if _unsafe_file_name(name):
+                c.add(
+                    entry,
+                    iid,
+                    "file_name",
+                    f"{name!r} leaves the image folder (absolute, or with '..')",
+                    "give a path relative to the image folder (--images), without '..'",
+                )
             if name in seen_names:
                 c.add(
                     entry,

@@ -29,7 +29,6 @@ from numpy.typing import NDArray
 
 from ..core import acquire_region, scale_factor, scaled_size
 from ..errors import DataError
-from ..io import atomic_write_json, read_json
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..selection import SelectionResult
@@ -260,6 +259,84 @@ class LabeledPool:
             )
         return w
 
+    def _validated_region(
+        self,
+        image_id: Any,
+        scale: Any,
+        scale_index: Any,
+        window: Any,
+        cycle: Any,
+        boxes_window_px: Any,
+        category_ids: Any,
+        ann_ids: Any = None,
+        ignore: Any = (),
+        new_ann_ids: Any = (),
+    ) -> RegionLabel:
+        """A :class:`RegionLabel` from untrusted values: the one place a region is checked
+        (labelling and loading both come through here). ``new_ann_ids`` is kept as given
+        (checked to be a subset of ``ann_ids``)."""
+        iid = self._check_image(image_id)
+        sc = _scale_tuple(scale)
+        win = self._check_window(iid, sc, window)
+        si = _as_int(scale_index, "scale_index")
+        cyc = _as_int(cycle, "cycle")
+        info = self.dataset.image(iid)
+        bx = _box_list(boxes_window_px, f"image {iid}: region boxes")
+        ig = _box_list(ignore, f"image {iid}: region ignore areas")
+        for name, arr in (("box", bx), ("ignore area", ig)):
+            bad = (
+                (arr[:, 0] < 0)
+                | (arr[:, 1] < 0)
+                | (arr[:, 2] > info.width)
+                | (arr[:, 3] > info.height)
+                | (arr[:, 2] < arr[:, 0])
+                | (arr[:, 3] < arr[:, 1])
+            )
+            if bad.any():
+                k = int(np.flatnonzero(bad)[0])
+                raise DataError(
+                    f"image {iid}: region {name} {arr[k].tolist()} is inverted or outside the "
+                    f"window [0, {info.width}] x [0, {info.height}] (window pixels)"
+                )
+        try:
+            cats = [_as_int(c, "category_id") for c in category_ids]
+        except TypeError:
+            raise DataError(f"image {iid}: category ids must be a list") from None
+        if len(cats) != bx.shape[0]:
+            raise DataError(f"image {iid}: {bx.shape[0]} region boxes but {len(cats)} category ids")
+        for c in cats:
+            if c not in self._category_ids:
+                raise DataError(f"image {iid}: category id {c} is not in the dataset")
+        aids: list[int | None] = [None] * len(cats) if ann_ids is None else list(ann_ids)
+        if len(aids) != len(cats):
+            raise DataError(f"image {iid}: {len(cats)} region boxes but {len(aids)} ann ids")
+        aids = [None if a is None else _as_int(a, "ann_id") for a in aids]
+        self._check_objects(iid, [a for a in aids if a is not None])
+        new = [_as_int(a, "ann_id") for a in new_ann_ids]
+        if not set(new) <= {a for a in aids if a is not None}:
+            raise DataError(f"image {iid}: 'new_ann_ids' is not a subset of 'ann_ids'")
+        return RegionLabel(
+            image_id=iid,
+            scale=sc,
+            scale_index=si,
+            window=(win[0], win[1], win[2], win[3]),
+            cycle=cyc,
+            ann_ids=aids,
+            boxes=[[float(v) for v in b] for b in bx],
+            category_ids=cats,
+            ignore=[[float(v) for v in b] for b in ig],
+            new_ann_ids=new,
+        )
+
+    def _check_objects(self, image_id: int, ann_ids: Iterable[Any]) -> list[int]:
+        """GT ann ids of ``image_id`` (each checked to belong to it)."""
+        gt = set(self._gt_ids(image_id).tolist())
+        ids = [_as_int(a, "ann_id") for a in ann_ids]
+        for a in ids:
+            if a not in gt:
+                raise DataError(f"annotation {a} does not belong to image {image_id}")
+        return ids
+
     def _mark(self, image_id: int, ann_ids: Iterable[int]) -> list[int]:
         """Mark objects labelled; return those that were new, in the given order."""
         have = self._labelled.setdefault(image_id, set())
@@ -370,60 +447,35 @@ class LabeledPool:
                 omitted); ids must belong to the image.
             ignore: ``(K, 4)`` ignore areas in window pixels.
         """
-        iid = self._check_image(image_id)
-        sc = _scale_tuple(scale)
-        win = self._check_window(iid, sc, window)
-        si = _as_int(scale_index, "scale_index")
-        cyc = _as_int(cycle, "cycle")
-        info = self.dataset.image(iid)
-        bx = _box_list(boxes_window_px, f"image {iid}: region boxes")
-        ig = _box_list(ignore, f"image {iid}: region ignore areas")
-        for name, arr in (("box", bx), ("ignore area", ig)):
-            bad = (
-                (arr[:, 0] < 0)
-                | (arr[:, 1] < 0)
-                | (arr[:, 2] > info.width)
-                | (arr[:, 3] > info.height)
-                | (arr[:, 2] < arr[:, 0])
-                | (arr[:, 3] < arr[:, 1])
-            )
-            if bad.any():
-                k = int(np.flatnonzero(bad)[0])
-                raise DataError(
-                    f"image {iid}: region {name} {arr[k].tolist()} is inverted or outside the "
-                    f"window [0, {info.width}] x [0, {info.height}] (window pixels)"
-                )
-        cats = [_as_int(c, "category_id") for c in category_ids]
-        if len(cats) != bx.shape[0]:
-            raise DataError(f"image {iid}: {bx.shape[0]} region boxes but {len(cats)} category ids")
-        for c in cats:
-            if c not in self._category_ids:
-                raise DataError(f"image {iid}: category id {c} is not in the dataset")
-        aids: list[int | None] = [None] * len(cats) if ann_ids is None else list(ann_ids)
-        if len(aids) != len(cats):
-            raise DataError(f"image {iid}: {len(cats)} region boxes but {len(aids)} ann ids")
-        gt = set(self._gt_ids(iid).tolist())
-        aids = [None if a is None else _as_int(a, "ann_id") for a in aids]
-        for a in aids:
-            if a is not None and a not in gt:
-                raise DataError(f"image {iid}: annotation {a} does not belong to this image")
-        region = RegionLabel(
-            image_id=iid,
-            scale=sc,
-            scale_index=si,
-            window=(win[0], win[1], win[2], win[3]),
-            cycle=cyc,
-            ann_ids=aids,
-            boxes=[[float(v) for v in b] for b in bx],
-            category_ids=cats,
-            ignore=[[float(v) for v in b] for b in ig],
+        region = self._validated_region(
+            image_id,
+            scale,
+            scale_index,
+            window,
+            cycle,
+            boxes_window_px,
+            category_ids,
+            ann_ids,
+            ignore,
         )
+        iid = region.image_id
+        aids = region.ann_ids
+        cats = region.category_ids
         region.new_ann_ids = self._mark(iid, [a for a in aids if a is not None])
         for a, c in zip(aids, cats, strict=True):
             if a is None:
                 self._extra_counts[self.dataset.label_of(c)] += 1
         self.regions.append(region)
         return region
+
+    def remove_regions(self, indices: Iterable[int]) -> None:
+        """Drop the regions at ``indices`` (a correction replaces them); the labelled state
+        is derived again from what remains."""
+        drop = {int(k) for k in indices}
+        if not drop:
+            return
+        self.regions = [r for k, r in enumerate(self.regions) if k not in drop]
+        self._rebuild()
 
     def add_objects(self, image_id: int, ann_ids: Iterable[int], cycle: int) -> int:
         """Fine-grained labels: single GT objects of one image; returns the newly labelled.
@@ -433,11 +485,7 @@ class LabeledPool:
         """
         iid = self._check_image(image_id)
         cyc = _as_int(cycle, "cycle")
-        gt = set(self._gt_ids(iid).tolist())
-        ids = [_as_int(a, "ann_id") for a in ann_ids]
-        for a in ids:
-            if a not in gt:
-                raise DataError(f"image {iid}: annotation {a} does not belong to this image")
+        ids = self._check_objects(iid, ann_ids)
         new = self._mark(iid, ids)
         if new:
             entry = self.partial.setdefault(iid, {})
@@ -510,7 +558,11 @@ class LabeledPool:
             for a, b in zip(r.ann_ids, r.boxes, strict=True):
                 if a is None:
                     out.append(((np.asarray(b, dtype=np.float64) + off) / f).reshape(1, 4))
-        return np.concatenate(out, axis=0).reshape(-1, 4)
+        res = np.concatenate(out, axis=0).reshape(-1, 4)
+        info = self.dataset.image(iid)
+        res[:, 0::2] = np.clip(res[:, 0::2], 0.0, float(info.width))
+        res[:, 1::2] = np.clip(res[:, 1::2], 0.0, float(info.height))
+        return res
 
     def class_counts(self) -> NDArray[np.int64]:
         """``(C,)`` labelled objects per class (Eq. 4): GT objects once each, plus region
@@ -569,218 +621,35 @@ class LabeledPool:
         )
 
     # ------------------------------------------------------------ persistence
+    # The file formats live in :mod:`mural.data.pool_store`; these are its faces.
     def to_json(self) -> dict[str, Any]:
-        ds = self.dataset
-        counts = self.class_counts()
-        return {
-            "format": POOL_FORMAT,
-            "version": POOL_VERSION,
-            "dataset": {
-                "annotations": str(Path(ds.path).resolve()) if ds.path else None,
-                "images": str(Path(ds.image_root).resolve()) if ds.image_root else None,
-                "num_images": len(ds.images),
-                "num_annotations": len(ds.annotations),
-            },
-            "visible_threshold": self.visible_threshold,
-            "summary": {
-                "labelled_objects": self.num_labelled(),
-                "class_counts": {n: int(c) for n, c in zip(ds.class_names, counts, strict=True)},
-                "unlabelled_images": len(self.unlabelled_images()),
-            },
-            "full_images": [{"image_id": i, "cycle": c} for i, c in self.full_images.items()],
-            "regions": [r.to_json() for r in self.regions],
-            "partial": [
-                {"image_id": i, "objects": [{"ann_id": a, "cycle": c} for a, c in objs.items()]}
-                for i, objs in self.partial.items()
-            ],
-        }
+        """The ``pool.json`` document (see ``docs/pool.md``)."""
+        from .pool_store import pool_to_json
+
+        return pool_to_json(self)
 
     def to_coco(self) -> dict[str, Any]:
-        """A COCO dict of every label event (see ``docs/pool.md``); ids are renumbered.
+        """A COCO dict of every label event (``labeled.json``; see ``docs/pool.md``)."""
+        from .pool_store import pool_to_coco
 
-        Extra annotation fields: ``mural_source`` (``full``/``region``/``partial``),
-        ``mural_cycle``, ``mural_gt_ann_id`` (GT id or ``None``), and for regions
-        ``mural_region`` (index in ``regions``), ``mural_scale``, ``mural_scale_index``,
-        ``mural_window``.
-        """
-        ds = self.dataset
-        anns: list[dict[str, Any]] = []
-
-        def add(a: dict[str, Any]) -> None:
-            a["id"] = len(anns) + 1
-            anns.append(a)
-
-        for iid, cyc in self.full_images.items():
-            for ann in ds.annotations_of(iid):
-                add(self._coco_gt(ann, "full", cyc))
-        for k, r in enumerate(self.regions):
-            f = self.region_factor(r.image_id, r.scale)
-            x0, y0 = r.window[0], r.window[1]
-            for a, b, c in zip(r.ann_ids, r.boxes, r.category_ids, strict=True):
-                bx0, by0 = (b[0] + x0) / f, (b[1] + y0) / f
-                bw, bh = (b[2] - b[0]) / f, (b[3] - b[1]) / f
-                add(
-                    {
-                        "image_id": r.image_id,
-                        "category_id": c,
-                        "bbox": [bx0, by0, bw, bh],
-                        "area": bw * bh,
-                        "iscrowd": 0,
-                        "mural_source": "region",
-                        "mural_cycle": r.cycle,
-                        "mural_gt_ann_id": a,
-                        "mural_region": k,
-                        "mural_scale": list(r.scale),
-                        "mural_scale_index": r.scale_index,
-                        "mural_window": list(r.window),
-                    }
-                )
-        for iid, objs in self.partial.items():
-            by_id = {a.id: a for a in ds.annotations_of(iid)}
-            for aid, cyc in objs.items():
-                add(self._coco_gt(by_id[aid], "partial", cyc))
-        images = [
-            {"id": i.id, "file_name": i.file_name, "height": i.height, "width": i.width}
-            for i in (ds.image(iid) for iid in self.labelled_images())
-        ]
-        cats = [
-            {"id": c.id, "name": c.name, "supercategory": c.supercategory} for c in ds.categories
-        ]
-        return {
-            "info": {"description": "mural labelled pool (every label event)"},
-            "images": images,
-            "annotations": anns,
-            "categories": cats,
-        }
-
-    @staticmethod
-    def _coco_gt(ann: Any, source: str, cycle: int) -> dict[str, Any]:
-        return {
-            "image_id": ann.image_id,
-            "category_id": ann.category_id,
-            "bbox": [float(v) for v in ann.bbox],
-            "area": float(ann.area),
-            "iscrowd": int(ann.iscrowd),
-            "mural_source": source,
-            "mural_cycle": cycle,
-            "mural_gt_ann_id": ann.id,
-        }
+        return pool_to_coco(self)
 
     def save(self, directory: str | Path) -> None:
-        """Write ``pool.json`` and ``labeled.json`` into ``directory``, each atomically.
+        """Write ``pool.json`` and ``labeled.json`` into ``directory``, each atomically."""
+        from .pool_store import save_pool
 
-        ``labeled.json`` is written first; ``pool.json`` (the authority) last.
-        """
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(d / LABELED_FILE, self.to_coco(), indent=None)
-        atomic_write_json(d / POOL_FILE, self.to_json())
+        save_pool(self, directory)
 
     @classmethod
     def load(cls, directory: str | Path, dataset: CocoDataset | None = None) -> LabeledPool:
-        """Read a pool saved by :meth:`save`.
+        """Read a pool saved by :meth:`save` (``dataset`` defaults to the one recorded)."""
+        from .pool_store import load_pool
 
-        ``dataset`` defaults to the dataset recorded in ``pool.json``. Raises
-        :class:`DataError` naming the file and entry when the file is malformed or refers
-        to images or annotations the dataset lacks.
-        """
-        path = Path(directory) / POOL_FILE
-        doc = read_json(path)
-        if not isinstance(doc, dict) or doc.get("format") != POOL_FORMAT:
-            raise DataError(f"{path}: not a mural pool file (field 'format' != '{POOL_FORMAT}')")
-        if doc.get("version") != POOL_VERSION:
-            raise DataError(
-                f"{path}: field 'version' is {doc.get('version')!r}; this mural reads version "
-                f"{POOL_VERSION} (fix: re-create the pool with this mural version)"
-            )
-        if dataset is None:
-            from .coco import CocoDataset
-
-            ann, images = pool_dataset_ref(directory)
-            if ann is None:
-                raise DataError(
-                    f"{path}: records no dataset path (fix: pass the dataset explicitly)"
-                )
-            dataset = CocoDataset.load(ann, images)
-        try:
-            pool = cls(dataset, float(doc.get("visible_threshold", 0.7)))
-        except (TypeError, ValueError) as exc:
-            raise DataError(f"{path}: field 'visible_threshold': {exc}") from None
-        meta = doc.get("dataset") or {}
-        n_img = meta.get("num_images")
-        where = ""
-        try:
-            for k, e in enumerate(doc.get("full_images", [])):
-                where = f"full_images[{k}]"
-                iid = pool._check_image(e["image_id"])
-                pool.full_images[iid] = _as_int(e["cycle"], "cycle")
-            for k, e in enumerate(doc.get("regions", [])):
-                where = f"regions[{k}]"
-                pool.regions.append(pool._region_from_json(e))
-            for k, e in enumerate(doc.get("partial", [])):
-                where = f"partial[{k}]"
-                iid = pool._check_image(e["image_id"])
-                gt = set(pool._gt_ids(iid).tolist())
-                objs: dict[int, int] = {}
-                for o in e["objects"]:
-                    a = _as_int(o["ann_id"], "ann_id")
-                    if a not in gt:
-                        raise DataError(f"annotation {a} does not belong to image {iid}")
-                    objs[a] = _as_int(o["cycle"], "cycle")
-                pool.partial[iid] = objs
-        except DataError as exc:
-            hint = ""
-            if n_img is not None and n_img != len(dataset.images):
-                hint = f"; pool.json was made on a dataset of {n_img} images"
-            raise DataError(
-                f"{path}: {where}: {exc} (fix: load the pool with the dataset it was made "
-                f"from{hint})"
-            ) from None
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise DataError(f"{path}: {where}: malformed entry ({exc!r})") from None
-        pool._rebuild()
-        return pool
-
-    def _region_from_json(self, e: dict[str, Any]) -> RegionLabel:
-        iid = self._check_image(e["image_id"])
-        sc = _scale_tuple(e["scale"])
-        win = self._check_window(iid, sc, e["window"])
-        gt = set(self._gt_ids(iid).tolist())
-        aids = [None if a is None else _as_int(a, "ann_id") for a in e["ann_ids"]]
-        for a in aids:
-            if a is not None and a not in gt:
-                raise DataError(f"annotation {a} does not belong to image {iid}")
-        boxes = _box_list(e["boxes"], "boxes")
-        _box_list(e["ignore"], "ignore")
-        cats = [_as_int(c, "category_id") for c in e["category_ids"]]
-        for c in cats:
-            if c not in self._category_ids:
-                raise DataError(f"category id {c} is not in the dataset")
-        if not (len(aids) == len(cats) == boxes.shape[0]):
-            raise DataError("'ann_ids', 'boxes' and 'category_ids' differ in length")
-        new = [_as_int(a, "ann_id") for a in e.get("new_ann_ids", [])]
-        if not set(new) <= {a for a in aids if a is not None}:
-            raise DataError("'new_ann_ids' is not a subset of 'ann_ids'")
-        return RegionLabel(
-            image_id=iid,
-            scale=sc,
-            scale_index=_as_int(e["scale_index"], "scale_index"),
-            window=(win[0], win[1], win[2], win[3]),
-            cycle=_as_int(e["cycle"], "cycle"),
-            ann_ids=aids,
-            boxes=[[float(v) for v in b] for b in e["boxes"]],
-            category_ids=cats,
-            ignore=[[float(v) for v in b] for b in e["ignore"]],
-            new_ann_ids=new,
-        )
+        return load_pool(cls, directory, dataset)
 
 
 def pool_dataset_ref(directory: str | Path) -> tuple[Path | None, Path | None]:
     """``(annotations json, images folder)`` recorded in a pool folder's ``pool.json``."""
-    path = Path(directory) / POOL_FILE
-    doc = read_json(path)
-    meta = doc.get("dataset") if isinstance(doc, dict) else None
-    if not isinstance(meta, dict):
-        return None, None
-    ann, img = meta.get("annotations"), meta.get("images")
-    return (Path(ann) if ann else None), (Path(img) if img else None)
+    from .pool_store import pool_dataset_ref as ref
+
+    return ref(directory)

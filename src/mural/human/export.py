@@ -30,7 +30,8 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from .tasks import MANIFEST_FILE, MANIFEST_FORMAT, check_task_id, ensure_project, round_dir
 
 if TYPE_CHECKING:
     from ..data.coco import CocoDataset
@@ -47,7 +48,6 @@ __all__ = [
 ]
 
 FORMATS = ("label-studio", "cvat", "coco")
-MANIFEST_FORMAT = "mural-tasks"
 #: A box with this label marks an ignore area (see docs/human-in-the-loop.md).
 IGNORE_LABEL = "ignore"
 LS_FROM_NAME = "label"
@@ -246,27 +246,119 @@ def _write_coco(out: Path, tasks: list[dict[str, Any]], categories: list[dict[st
     )
 
 
+def _check_regions(regions: Any, dataset: CocoDataset, where: str) -> list[dict[str, Any]]:
+    """The selection's regions, each checked before anything is written: a safe, unique
+    task id; an image of the dataset; a valid scale; a window of the image's size at a
+    valid position on the scaled image."""
+    from ..core import scaled_size
+
+    if not isinstance(regions, list):
+        raise DataError(f"{where}: field 'regions' must be a list")
+    seen: set[str] = set()
+    for k, r in enumerate(regions):
+        rw = f"{where}: regions[{k}]"
+        if not isinstance(r, dict):
+            raise DataError(f"{rw}: must be an object")
+        tid = check_task_id(r.get("task_id"), rw)
+        if tid in seen:
+            raise DataError(f"{rw}: task id {tid!r} appears twice")
+        seen.add(tid)
+        try:
+            iid = int(r["image_id"])
+            info = dataset.image(iid)
+            hs, ws = scaled_size((info.height, info.width), r["scale"])
+            x0, y0, x1, y1 = (int(v) for v in r["window"])
+            if [x0, y0, x1, y1] != [float(v) for v in r["window"]]:
+                raise ValueError("window must be integers")
+        except DataError as exc:
+            raise DataError(f"{rw}: {exc}") from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(
+                f"{rw}: fields 'image_id', 'scale' [min, max] and 'window' [x0, y0, x1, y1] "
+                f"must be valid ({exc}) (fix: select again with mural select)"
+            ) from None
+        if x1 - x0 != info.width or y1 - y0 != info.height:
+            raise DataError(
+                f"{rw}: field 'window' {[x0, y0, x1, y1]} must have the image's size "
+                f"{info.width}x{info.height} (WxH)"
+            )
+        if not (0 <= x0 <= max(0, ws - info.width) and 0 <= y0 <= max(0, hs - info.height)):
+            raise DataError(
+                f"{rw}: field 'window' {[x0, y0, x1, y1]} lies outside the scaled image "
+                f"{ws}x{hs} (WxH)"
+            )
+    return regions
+
+
+def _same_export(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether an existing manifest is this very export (re-running it resumes it)."""
+
+    def key(m: dict[str, Any]) -> Any:
+        return (
+            m.get("cycle"),
+            m.get("formats"),
+            m.get("mean_color"),
+            [
+                (t.get("task_id"), t.get("image_id"), t.get("scale"), t.get("window"))
+                for t in m.get("tasks", [])
+            ],
+        )
+
+    return bool(key(old) == key(new))
+
+
+def _check_out(out: Path, force: bool) -> dict[str, Any] | None:
+    """Refuse an ``--out`` that is a file, or a non-empty folder other than an export
+    folder; returns the existing manifest, if any."""
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out}: --out must be a folder, not a file")
+    if not out.is_dir() or not any(out.iterdir()):
+        return None
+    man_path = out / MANIFEST_FILE
+    if not man_path.is_file():
+        if force:
+            return None
+        raise DataError(
+            f"{out}: not empty and not a mural export folder (no {MANIFEST_FILE}) (fix: give a "
+            "new or empty folder for --out)"
+        )
+    man = read_json(man_path)
+    return man if isinstance(man, dict) else None
+
+
 def export_tasks(
     selection: dict[str, Any] | str | os.PathLike[str],
-    out_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] | None = None,
     *,
     formats: Sequence[str] = FORMATS,
     dataset: CocoDataset | None = None,
     mean_color: Sequence[float] | None = None,
     document_root: str | os.PathLike[str] | None = None,
+    project: str | os.PathLike[str] | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Write crops, ``manifest.json`` and the task files of ``formats`` into ``out_dir``.
 
+    Everything is checked before anything is written: the formats, the dataset, each
+    region's task id (a safe file name, so nothing lands outside ``out_dir``), image,
+    scale and window. An ``out_dir`` holding another export is refused unless ``force``
+    (re-running the same export resumes it); a non-empty folder that is not an export
+    folder is refused.
+
     Args:
         selection: a ``selection.json`` document or its path.
-        out_dir: the export folder (created).
+        out_dir: the export folder (created). Default with ``project``:
+            ``<project>/round-<cycle>``.
         formats: any of ``"label-studio"``, ``"cvat"``, ``"coco"``.
         dataset: the dataset (default: the one the selection records).
         mean_color: RGB padding colour in ``[0, 1]`` (or ``0..255``); default the
             dataset's mean colour (:func:`mural.data.samples.dataset_mean_color`).
         document_root: Label Studio's ``LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT``; task
-            images are ``/data/local-files/?d=<crop path relative to it>``. Default:
-            ``out_dir`` itself.
+            images are ``/data/local-files/?d=<crop path relative to it>``. Default: the
+            project folder with ``project``, else ``out_dir`` itself.
+        project: a project folder (created, see :mod:`mural.human.tasks`): one document
+            root for every round's crops.
+        force: overwrite another export in ``out_dir``.
 
     Returns:
         The manifest document.
@@ -284,27 +376,34 @@ def export_tasks(
             doc = SelectionResult.from_json(selection)
         except ConfigError as exc:
             raise DataError(f"selection: not a mural selection file: {exc}") from None
+    where = str(sel_path or "selection")
     if doc.kind != "regions":
         raise DataError(
-            f"{sel_path or 'selection'}: field 'kind': {doc.kind!r}; only a selection of "
+            f"{where}: field 'kind': {doc.kind!r}; only a selection of "
             "regions can be exported as annotation tasks"
         )
     selection = doc.to_json()
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise ConfigError(f"unknown export format(s) {bad}; known: {list(FORMATS)}")
+    try:
+        cycle = int(selection["cycle"])
+    except (KeyError, TypeError, ValueError):
+        raise DataError(f"{where}: field 'cycle' must be an integer") from None
     if dataset is None:
         ref = selection.get("dataset") or {}
         if not ref.get("annotations"):
-            raise DataError(f"{sel_path}: records no dataset (fix: pass --dataset)")
+            raise DataError(f"{where}: records no dataset (fix: pass --dataset)")
         dataset = CocoDataset.load(ref["annotations"], ref.get("images"), check_images=False)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    regions = _check_regions(selection.get("regions"), dataset, where)
+    if out_dir is None and project is None:
+        raise ConfigError("give the export folder (--out) or a project folder (--project)")
+    out = Path(out_dir) if out_dir is not None else round_dir(project, cycle)  # type: ignore[arg-type]
     if mean_color is None:
         mean_color = _mean_color(dataset)
     mc = np.asarray(mean_color, dtype=np.float64).reshape(-1)
-    if mc.shape != (3,) or not np.isfinite(mc).all() or (mc < 0).any():
-        raise ConfigError(f"mean colour must be 3 non-negative numbers, got {mean_color!r}")
+    if mc.shape != (3,) or not np.isfinite(mc).all() or (mc < 0).any() or (mc > 255).any():
+        raise ConfigError(f"mean colour must be 3 numbers in [0, 255], got {mean_color!r}")
     if (mc > 1).any():
         mc = mc / 255.0
     names = {c.id: c.name for c in dataset.categories}
@@ -313,19 +412,38 @@ def export_tasks(
             f"the dataset has a category named {IGNORE_LABEL!r}, which mural reserves for "
             "ignore areas (fix: rename that category)"
         )
+    if project is not None:
+        proot = Path(project)
+        if proot.exists() and not proot.is_dir():
+            raise DataError(f"{proot}: --project must be a folder, not a file")
+        try:
+            out.resolve().relative_to(proot.resolve())
+        except ValueError:
+            raise ConfigError(
+                f"--out {out} is not inside the project folder {proot} (fix: leave --out out; "
+                "the round's folder is <project>/round-<cycle>)"
+            ) from None
+        if document_root is None:
+            document_root = proot
+    existing = _check_out(out, force)
+    root = Path(document_root).resolve() if document_root is not None else out.resolve()
+    try:
+        out.resolve().relative_to(root)
+    except ValueError:
+        raise ConfigError(
+            f"the export folder {out} is not under the Label Studio document root {root} "
+            "(fix: pass a --document-root that contains the export folder)"
+        ) from None
+    if project is not None:
+        ensure_project(project)
 
     from PIL import Image
 
     tasks = []
-    for r in selection["regions"]:
+    for r in regions:
         iid = int(r["image_id"])
         info = dataset.image(iid)
-        img = load_rgb(dataset.image_path(iid), (info.height, info.width))
-        crop = render_crop(img, r["scale"], r["window"], mc)
         rel = f"crops/{r['task_id']}.png"
-        buf = io.BytesIO()
-        Image.fromarray(crop).save(buf, format="PNG")
-        atomic_write_bytes(out / rel, buf.getvalue())
         tasks.append(
             {
                 "task_id": r["task_id"],
@@ -333,7 +451,7 @@ def export_tasks(
                 "file_name": info.file_name,
                 "scale": list(r["scale"]),
                 "scale_index": int(r["scale_index"]),
-                "window": list(r["window"]),
+                "window": [int(v) for v in r["window"]],
                 "window_original": list(r["window_original"]),
                 "crop": rel,
                 "crop_size": [info.height, info.width],
@@ -342,24 +460,6 @@ def export_tasks(
                 "predictions": r.get("predictions", []),
             }
         )
-    root = Path(document_root).resolve() if document_root is not None else out.resolve()
-
-    def url_of(rel: str) -> str:
-        p = (out / rel).resolve()
-        try:
-            return LS_LOCAL_FILES + p.relative_to(root).as_posix()
-        except ValueError:
-            raise ConfigError(
-                f"crop {p} is not under the Label Studio document root {root} "
-                "(fix: pass a --document-root that contains the export folder)"
-            ) from None
-
-    if "label-studio" in formats:
-        _write_label_studio(out, tasks, names, url_of)
-    if "cvat" in formats:
-        _write_cvat(out, tasks, names)
-    if "coco" in formats:
-        _write_coco(out, tasks, [{"id": c.id, "name": c.name} for c in dataset.categories])
     manifest = {
         "format": MANIFEST_FORMAT,
         "version": 1,
@@ -368,14 +468,39 @@ def export_tasks(
             "annotations": str(dataset.path.resolve()) if dataset.path else None,
             "images": str(dataset.image_root.resolve()) if dataset.image_root else None,
         },
-        "cycle": int(selection["cycle"]),
-        "cost": selection["cost"],
-        "visible_threshold": float(selection["visible_threshold"]),
+        "cycle": cycle,
+        "cost": selection.get("cost"),
+        "visible_threshold": float(selection.get("visible_threshold", 0.7)),
         "ignore_label": IGNORE_LABEL,
         "mean_color": [float(v) for v in mc],
         "formats": list(formats),
+        "document_root": str(root),
         "categories": [{"id": c.id, "name": c.name} for c in dataset.categories],
         "tasks": [{k: v for k, v in t.items() if k != "predictions"} for t in tasks],
     }
-    atomic_write_json(out / "manifest.json", manifest)
+    if existing is not None and not force and not _same_export(existing, manifest):
+        raise DataError(
+            f"{out}: holds another export ({MANIFEST_FILE} of cycle {existing.get('cycle')!r} "
+            f"with {len(existing.get('tasks') or [])} tasks) (fix: give a new --out, or pass "
+            "--force to overwrite it)"
+        )
+
+    for t in tasks:
+        info = dataset.image(t["image_id"])
+        img = load_rgb(dataset.image_path(t["image_id"]), (info.height, info.width))
+        crop = render_crop(img, t["scale"], t["window"], mc)
+        buf = io.BytesIO()
+        Image.fromarray(crop).save(buf, format="PNG")
+        atomic_write_bytes(out / t["crop"], buf.getvalue())
+
+    def url_of(rel: str) -> str:
+        return LS_LOCAL_FILES + (out.resolve() / rel).relative_to(root).as_posix()
+
+    if "label-studio" in formats:
+        _write_label_studio(out, tasks, names, url_of)
+    if "cvat" in formats:
+        _write_cvat(out, tasks, names)
+    if "coco" in formats:
+        _write_coco(out, tasks, [{"id": c.id, "name": c.name} for c in dataset.categories])
+    atomic_write_json(out / MANIFEST_FILE, manifest)
     return manifest

@@ -1,21 +1,31 @@
 """Import human annotations of exported regions back into the labelled pool.
 
 Reads Label Studio's "JSON" export, CVAT for images 1.1 XML, or COCO JSON; maps each box
-from crop pixels (= window pixels) to the region; validates everything; then merges into
-the pool and saves it -- or, on any problem, raises :class:`~mural.errors.DataError`
-listing every problem and leaves the pool folder untouched.
+from crop pixels (= window pixels) to the region. Three steps:
+
+1. **parse** (:func:`parse_annotations`): the tool's file -> one :class:`TaskAnnotation`
+   per task, and the tasks the file says nobody finished;
+2. **plan** (:func:`plan_import`): which tasks are finished, each box validated and
+   clipped, and per task ``add``, ``replace`` (a correction) or ``skip`` (already in the
+   pool) -- every problem collected, nothing changed;
+3. **apply** (:func:`apply_plan`) and save, only when the plan has no problem; else a
+   :class:`~mural.errors.DataError` lists every problem and the pool folder is untouched.
 
 Rules (also in ``docs/human-in-the-loop.md``):
 
 - a task is found by ``data.mural_task`` (Label Studio) or by its crop file name;
+- **finished**: Label Studio: the task has a submitted annotation (not skipped; drafts
+  are not annotations); CVAT and COCO: the files do not say, so a task is finished only
+  when ``done`` names it (or is ``"all"``); every other task is pending and left alone;
 - every box the annotator drew is a labelled object of the region, clipped to the crop
-  (and to the part of the crop that shows the image, not the padding); a box with the
+  and to the part of the crop that shows the image (not the padding); a box with the
   label ``ignore`` is an ignore area instead (hidden in training, not taught);
 - a box may pass the crop's edge by at most ``tolerance`` crop pixels (default 1.0), else
-  it is an error; after clipping both sides must be at least ``min_side`` (0.1 px);
-- importing is idempotent: a region already in the pool with the same boxes (within
-  ``1e-6`` px), categories and ignore areas is skipped; with different ones it is an
-  error;
+  it is an error; a box lying on the padding only is an error naming the padding; after
+  clipping both sides must be at least ``min_side`` (0.1 px);
+- a region already in the pool with the same boxes (within ``1e-6`` px), categories and
+  ignore areas is skipped (importing twice changes nothing); with different ones the
+  file's annotation is a **correction** and replaces the pool's ("replaced");
 - with ground truth in the dataset, each drawn box is matched to a GT object the region
   labels (same category, IoU >= 0.5 after clipping, greedy by IoU) so the pool counts
   it once as that object; unmatched boxes are human boxes with no GT id.
@@ -27,6 +37,7 @@ import math
 import os
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -34,9 +45,10 @@ from urllib.parse import unquote
 
 import numpy as np
 
-from ..core import box_iou, scale_factor, scaled_size
+from ..core import box_iou, scale_factor
 from ..errors import ConfigError, DataError
 from ..io import read_json
+from .tasks import TaskIndex, load_tasks
 
 if TYPE_CHECKING:
     from ..data.coco import CocoDataset
@@ -45,10 +57,14 @@ if TYPE_CHECKING:
 __all__ = [
     "IMPORT_FORMATS",
     "DrawnBox",
+    "ImportPlan",
     "TaskAnnotation",
+    "TaskPlan",
+    "apply_plan",
     "detect_format",
     "import_annotations",
     "parse_annotations",
+    "plan_import",
 ]
 
 IMPORT_FORMATS = ("label-studio", "cvat", "coco")
@@ -117,7 +133,12 @@ def _ls_ref(task: dict[str, Any]) -> str | None:
 
 
 def parse_label_studio(path: Path) -> tuple[list[TaskAnnotation], list[str]]:
-    """Label Studio's JSON export -> annotated tasks, and the refs of tasks not annotated."""
+    """Label Studio's JSON export -> finished tasks, and the refs of the pending ones.
+
+    Finished: the task has an annotation that was submitted, not skipped
+    (``was_cancelled``). Drafts (the task's ``drafts``) and predictions are not
+    annotations; with several annotations the latest (``updated_at``) counts.
+    """
     data = read_json(path)
     if not isinstance(data, list):
         raise DataError(f"{path}: Label Studio's JSON export is a list of tasks")
@@ -263,7 +284,7 @@ def parse_coco(path: Path, fallback_categories: dict[int, str]) -> list[TaskAnno
     for i, im in enumerate(d["images"]):
         if not isinstance(im, dict) or "id" not in im or not isinstance(im.get("file_name"), str):
             raise DataError(f"{path}: images[{i}]: needs 'id' and 'file_name'")
-        ref = PurePosixPath(im["file_name"].replace("\\", "/")).name
+        ref = PurePosixPath(im["file_name"].replace("\\", "/")).name  # only the name counts
         ta = TaskAnnotation(ref, f"image {im['id']} ({im['file_name']})")
         if isinstance(im.get("width"), int) and isinstance(im.get("height"), int):
             ta.size = (im["width"], im["height"])
@@ -343,6 +364,265 @@ def _same(a: list[list[float]], b: list[list[float]]) -> bool:
     return bool(np.allclose(x[np.lexsort(x.T[::-1])], y[np.lexsort(y.T[::-1])], atol=SAME_ATOL))
 
 
+# ------------------------------------------------------------------------ plan
+@dataclass
+class TaskPlan:
+    """What importing one finished task does: ``add``, ``replace`` or ``skip``."""
+
+    task: dict[str, Any]  # the manifest's task
+    cycle: int
+    action: str
+    boxes: list[list[float]]  # labelled boxes, window pixels, clipped to the image
+    cats: list[int]
+    ignore: list[list[float]]
+    replaces: int | None = None  # index of the pool region a correction replaces
+
+
+@dataclass
+class ImportPlan:
+    """Everything an import will do, decided before the pool is touched."""
+
+    tasks: list[TaskPlan] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)  # task ids (or refs) not finished
+    problems: list[str] = field(default_factory=list)
+
+
+def _done_set(done: str | Sequence[str] | None) -> set[str] | str | None:
+    if done is None or done == "all":
+        return done
+    if isinstance(done, str):
+        done = [d for d in done.split(",")]
+    return {d.strip() for d in done if d.strip()}
+
+
+def _clip_task_boxes(
+    ta: TaskAnnotation,
+    t: dict[str, Any],
+    dataset: CocoDataset,
+    where: str,
+    cat_by_name: dict[str, int],
+    ignore_label: str,
+    tolerance: float,
+    min_side: float,
+    problems: list[str],
+) -> tuple[list[list[float]], list[int], list[list[float]]]:
+    """A task's drawn boxes in window pixels, clipped to the part of the crop showing the
+    image; every problem appended to ``problems``."""
+    h, w = (int(v) for v in t["crop_size"])
+    info = dataset.image(int(t["image_id"]))
+    f = scale_factor((info.height, info.width), t["scale"])
+    x0w, y0w = int(t["window"][0]), int(t["window"][1])
+    # the image's part of the crop: its scaled extent (W * f, H * f), not the padding
+    cw, ch = min(float(w), info.width * f - x0w), min(float(h), info.height * f - y0w)
+    known_labels = sorted([*cat_by_name, ignore_label])
+    boxes: list[list[float]] = []
+    cats: list[int] = []
+    ign: list[list[float]] = []
+    tol = float(tolerance)
+    for b in ta.boxes:
+        bw = f"{where}: {b.where}"
+        x0, y0, x1, y1 = b.box
+        if b.where.endswith("percent"):
+            x0, x1 = x0 * w / 100.0, x1 * w / 100.0
+            y0, y1 = y0 * h / 100.0, y1 * h / 100.0
+        if b.label != ignore_label and b.label not in cat_by_name:
+            problems.append(f"{bw}: unknown label {b.label!r} (known: {known_labels})")
+            continue
+        if x1 <= x0 or y1 <= y0:
+            problems.append(f"{bw}: degenerate box [{x0:g}, {y0:g}, {x1:g}, {y1:g}]")
+            continue
+        if x0 < -tol or y0 < -tol or x1 > w + tol or y1 > h + tol:
+            problems.append(
+                f"{bw}: box [{x0:g}, {y0:g}, {x1:g}, {y1:g}] lies outside the region "
+                f"(crop {w}x{h} px, tolerance {tol:g} px)"
+            )
+            continue
+        if x0 >= cw - min_side or y0 >= ch - min_side:
+            problems.append(
+                f"{bw}: box [{x0:g}, {y0:g}, {x1:g}, {y1:g}] lies on the crop's grey padding "
+                f"(the image covers only [0, {cw:g}] x [0, {ch:g}] of this {w}x{h} crop); "
+                "nothing is left once it is clipped to the image (fix: delete the box)"
+            )
+            continue
+        c = [max(x0, 0.0), max(y0, 0.0), min(x1, cw), min(y1, ch)]
+        if c[2] - c[0] < min_side or c[3] - c[1] < min_side:
+            problems.append(
+                f"{bw}: box [{x0:g}, {y0:g}, {x1:g}, {y1:g}] is thinner than {min_side:g} px "
+                "once clipped to the image part of the crop (fix: redraw or delete it)"
+            )
+            continue
+        if b.label == ignore_label:
+            ign.append(c)
+        else:
+            boxes.append(c)
+            cats.append(cat_by_name[b.label])
+    return boxes, cats, ign
+
+
+def plan_import(
+    fmt: str,
+    found: list[TaskAnnotation],
+    pending: list[str],
+    index: TaskIndex,
+    pool: LabeledPool,
+    dataset: CocoDataset,
+    *,
+    source: str,
+    done: str | Sequence[str] | None = None,
+    cycle: int | None = None,
+    tolerance: float = TOLERANCE,
+    min_side: float = MIN_SIDE,
+    skip_empty: bool = False,
+) -> ImportPlan:
+    """Decide, per task of a tool's file, whether it is finished and what importing it does.
+
+    A task is **finished** when Label Studio holds a submitted annotation of it (a task with
+    none, only skipped ones or only drafts is pending); CVAT and COCO files do not say, so
+    their tasks are finished only when ``done`` names them (task ids or crop file names) or
+    is ``"all"``; every other task is pending. A finished task's boxes are validated and
+    clipped; it is ``skip`` when the pool already holds the same labels of its region,
+    ``replace`` when the pool holds other labels of it (a correction), else ``add``.
+    No state changes; problems are collected in the plan.
+    """
+    plan = ImportPlan()
+    header = index.header
+    ignore_label = str(header.get("ignore_label", "ignore"))
+    cat_by_name = {c.name: c.id for c in dataset.categories}
+    done_set = _done_set(done)
+    if fmt == "label-studio" and done_set is not None:
+        raise ConfigError(
+            "--done is for CVAT and COCO files; Label Studio's export says which tasks a "
+            "person submitted (fix: leave --done out)"
+        )
+    for ref in pending:
+        t = index.find(ref) or index.find(_LS_UPLOAD_PREFIX.sub("", ref))
+        plan.pending.append(t["task_id"] if t is not None else ref)
+    if isinstance(done_set, set):
+        named = {ta.ref for ta in found}
+        for r in list(named):
+            t = index.find(r)
+            if t is not None:
+                named.add(str(t["task_id"]))
+        for d in sorted(done_set - named):
+            plan.problems.append(
+                f"{source}: --done names {d!r}, which is not a task of this file (fix: give "
+                "task ids or crop file names of the file, or 'all')"
+            )
+    seen: dict[str, str] = {}
+    by_region = {
+        (r.image_id, tuple(r.scale), tuple(r.window)): k for k, r in enumerate(pool.regions)
+    }
+    for ta in found:
+        t = index.find(ta.ref) or index.find(_LS_UPLOAD_PREFIX.sub("", ta.ref))
+        where = f"{source}: {ta.where}"
+        if t is None:
+            plan.problems.append(
+                f"{where}: unknown task {ta.ref!r} (not in {', '.join(map(str, index.manifests))})"
+            )
+            continue
+        tid = str(t["task_id"])
+        if tid in seen:
+            plan.problems.append(f"{where}: task {tid} appears twice (also {seen[tid]})")
+            continue
+        seen[tid] = ta.where
+        if fmt != "label-studio" and not (
+            done_set == "all"
+            or (isinstance(done_set, set) and (tid in done_set or ta.ref in done_set))
+        ):
+            plan.pending.append(tid)
+            continue
+        h, w = (int(v) for v in t["crop_size"])
+        if ta.size is not None and tuple(ta.size) != (w, h):
+            plan.problems.append(
+                f"{where}: image size {ta.size[0]}x{ta.size[1]} (WxH) differs from the crop's "
+                f"{w}x{h}"
+            )
+            continue
+        if skip_empty and not ta.boxes:
+            plan.pending.append(tid)
+            continue
+        n_before = len(plan.problems)
+        boxes, cats, ign = _clip_task_boxes(
+            ta, t, dataset, where, cat_by_name, ignore_label, tolerance, min_side, plan.problems
+        )
+        if len(plan.problems) > n_before:
+            continue
+        tp = TaskPlan(t, index.cycle[tid] if cycle is None else int(cycle), "add", boxes, cats, ign)
+        key = (int(t["image_id"]), tuple(t["scale"]), tuple(int(v) for v in t["window"]))
+        k = by_region.get(key)
+        if k is not None:
+            r = pool.regions[k]
+            same = (
+                sorted(r.category_ids) == sorted(cats)
+                and _same(r.boxes, boxes)
+                and _same(r.ignore, ign)
+            )
+            tp.action, tp.replaces = ("skip", None) if same else ("replace", k)
+        plan.tasks.append(tp)
+    return plan
+
+
+# ------------------------------------------------------------------------ apply
+def apply_plan(
+    plan: ImportPlan, pool: LabeledPool, dataset: CocoDataset, *, match_gt: bool = True
+) -> list[dict[str, Any]]:
+    """Carry out a plan on the pool in memory (nothing is written); one entry per task.
+
+    Corrections first drop the regions they replace, then every added or replacing task
+    is recorded with :meth:`LabeledPool.add_region_labels`, in file order.
+    """
+    pool.remove_regions([tp.replaces for tp in plan.tasks if tp.replaces is not None])
+    entries = []
+    for tp in plan.tasks:
+        t = tp.task
+        entry: dict[str, Any] = {
+            "task_id": t["task_id"],
+            "image_id": t["image_id"],
+            "cycle": tp.cycle,
+            "estimated_cost": t.get("estimated_cost"),
+            "boxes": len(tp.boxes),
+            "ignore": len(tp.ignore),
+            "new_gt_objects": 0,
+        }
+        entries.append(entry)
+        if tp.action == "skip":
+            entry["status"] = "skipped (already imported)"
+            continue
+        iid = int(t["image_id"])
+        bx = np.asarray(tp.boxes, dtype=np.float64).reshape(-1, 4)
+        cats = list(tp.cats)
+        ann_ids: list[int | None] = [None] * len(cats)
+        order = list(range(len(cats)))
+        if match_gt:
+            gt_boxes, gt_labels, gt_ids = pool.oracle.reveal(iid)
+            if gt_ids.shape[0]:
+                info = dataset.image(iid)
+                f = scale_factor((info.height, info.width), t["scale"])
+                x0w, y0w = int(t["window"][0]), int(t["window"][1])
+                s = gt_boxes * f - np.array([x0w, y0w, x0w, y0w], dtype=np.float64)
+                s[:, 0::2] = np.clip(s[:, 0::2], 0, t["crop_size"][1])
+                s[:, 1::2] = np.clip(s[:, 1::2], 0, t["crop_size"][0])
+                gcats = [dataset.category_of(int(v)) for v in gt_labels]
+                m = _match_gt(bx, cats, s, gcats)
+                ann_ids = [None if j is None else int(gt_ids[j]) for j in m]
+                # matched boxes in GT order, then the others as drawn
+                order = sorted(order, key=lambda i: (m[i] is None, m[i] or 0, i))
+        region = pool.add_region_labels(
+            iid,
+            t["scale"],
+            int(t["scale_index"]),
+            t["window"],
+            tp.cycle,
+            bx[order] if order else np.zeros((0, 4)),
+            [cats[i] for i in order],
+            ann_ids=[ann_ids[i] for i in order],
+            ignore=np.asarray(tp.ignore, dtype=np.float64).reshape(-1, 4),
+        )
+        entry["new_gt_objects"] = len(region.new_ann_ids)
+        entry["status"] = "replaced" if tp.action == "replace" else "added"
+    return entries
+
+
 def import_annotations(
     annotations: str | os.PathLike[str],
     manifest: str | os.PathLike[str],
@@ -355,26 +635,36 @@ def import_annotations(
     min_side: float = MIN_SIDE,
     match_gt: bool = True,
     skip_empty: bool = False,
+    done: str | Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Validate a tool's annotations of exported regions and merge them into the pool.
 
+    Parse (the tool's file) -> plan (:func:`plan_import`: which tasks are finished, what
+    each does, every problem) -> apply (:func:`apply_plan`) -> save, only when the plan
+    has no problem and changes something.
+
     Args:
         annotations: the tool's export (Label Studio JSON, CVAT XML or COCO JSON).
-        manifest: the export folder's ``manifest.json`` (or the folder).
+        manifest: the export folder's ``manifest.json``, the folder, or a project folder
+            (every round's tasks).
         pool_dir: the pool folder (``pool.json``); created when absent.
         dataset: the dataset (default: the one the manifest records).
         fmt: ``"auto"``, ``"label-studio"``, ``"cvat"`` or ``"coco"``.
-        cycle: the cycle to record (default: the manifest's).
+        cycle: the cycle to record (default: each task's round).
         tolerance: how far (crop pixels) a box may pass the crop's edge before it is an error.
         min_side: smallest width and height (crop pixels) after clipping.
         match_gt: link drawn boxes to ground-truth objects when the dataset has them.
         skip_empty: treat a task with no box as not annotated yet (instead of a region
             with no objects).
+        done: CVAT and COCO only: the tasks a person finished (task ids or crop file names,
+            a list or a comma string), or ``"all"``; the file's other tasks stay pending.
 
     Returns:
-        A report: ``{"format", "added", "skipped", "pending", "tasks": [...], "estimated",
-        "actual", "changed"}``; each task has ``task_id``, ``status``, ``estimated_cost``,
-        ``boxes`` (labelled objects drawn), ``ignore``, ``new_gt_objects``.
+        A report: ``{"format", "added", "replaced", "skipped", "pending", "tasks": [...],
+        "estimated", "actual", "changed"}``; each task has ``task_id``, ``status``
+        (``added``, ``replaced``, ``skipped (already imported)``), ``estimated_cost``,
+        ``boxes`` (labelled objects drawn), ``ignore``, ``new_gt_objects``; ``pending``
+        lists the ids of the tasks not finished.
 
     Raises:
         DataError: listing every problem; the pool folder is then left unchanged.
@@ -382,22 +672,13 @@ def import_annotations(
     from ..data.coco import CocoDataset
     from ..data.pool import POOL_FILE, LabeledPool
 
-    mpath = Path(manifest)
-    if mpath.is_dir():
-        mpath = mpath / "manifest.json"
-    man = read_json(mpath)
-    if not isinstance(man, dict) or man.get("format") != "mural-tasks":
-        raise DataError(f"{mpath}: not a mural export manifest (field 'format')")
+    index = load_tasks(manifest)
+    mpath = index.manifests[-1]
     if dataset is None:
-        ref = man.get("dataset") or {}
+        ref = index.header.get("dataset") or {}
         if not ref.get("annotations"):
             raise DataError(f"{mpath}: records no dataset (fix: pass --dataset)")
         dataset = CocoDataset.load(ref["annotations"], ref.get("images"), check_images=False)
-    ignore_label = str(man.get("ignore_label", "ignore"))
-    cat_by_name = {c.name: c.id for c in dataset.categories}
-    tasks = {t["task_id"]: t for t in man["tasks"]}
-    by_crop = {PurePosixPath(t["crop"]).name: t for t in man["tasks"]}
-    cyc = int(man["cycle"]) if cycle is None else int(cycle)
 
     apath = Path(annotations)
     fmt, found, pending = parse_annotations(apath, fmt, {c.id: c.name for c in dataset.categories})
@@ -405,173 +686,52 @@ def import_annotations(
     if (pdir / POOL_FILE).exists():
         pool: LabeledPool = LabeledPool.load(pdir, dataset)
     else:
-        pool = LabeledPool(dataset, float(man.get("visible_threshold", 0.7)))
-
-    problems: list[str] = []
-    plans: list[dict[str, Any]] = []
-    seen: dict[str, str] = {}
-    known_labels = sorted([*cat_by_name, ignore_label])
-    for ta in found:
-        t = (
-            tasks.get(ta.ref)
-            or by_crop.get(ta.ref)
-            or by_crop.get(_LS_UPLOAD_PREFIX.sub("", ta.ref))
-        )
-        where = f"{apath}: {ta.where}"
-        if t is None:
-            problems.append(f"{where}: unknown task {ta.ref!r} (not in {mpath})")
-            continue
-        tid = t["task_id"]
-        if tid in seen:
-            problems.append(f"{where}: task {tid} appears twice (also {seen[tid]})")
-            continue
-        seen[tid] = ta.where
-        h, w = (int(v) for v in t["crop_size"])
-        if ta.size is not None and tuple(ta.size) != (w, h):
-            problems.append(
-                f"{where}: image size {ta.size[0]}x{ta.size[1]} (WxH) differs from the crop's "
-                f"{w}x{h}"
-            )
-            continue
-        if skip_empty and not ta.boxes:
-            pending.append(tid)
-            continue
-        info = dataset.image(int(t["image_id"]))
-        hs, ws = scaled_size((info.height, info.width), t["scale"])
-        x0w, y0w = int(t["window"][0]), int(t["window"][1])
-        cw, ch = min(w, ws - x0w), min(h, hs - y0w)  # the crop's image part (no padding)
-        boxes, cats, ign = [], [], []
-        for b in ta.boxes:
-            bw = f"{where}: {b.where}"
-            x0, y0, x1, y1 = b.box
-            if b.where.endswith("percent"):
-                x0, x1 = x0 * w / 100.0, x1 * w / 100.0
-                y0, y1 = y0 * h / 100.0, y1 * h / 100.0
-            if b.label != ignore_label and b.label not in cat_by_name:
-                problems.append(f"{bw}: unknown label {b.label!r} (known: {known_labels})")
-                continue
-            if x1 <= x0 or y1 <= y0:
-                problems.append(f"{bw}: degenerate box [{x0:g}, {y0:g}, {x1:g}, {y1:g}]")
-                continue
-            tol = float(tolerance)
-            if x0 < -tol or y0 < -tol or x1 > w + tol or y1 > h + tol:
-                problems.append(
-                    f"{bw}: box [{x0:g}, {y0:g}, {x1:g}, {y1:g}] lies outside the region "
-                    f"(crop {w}x{h} px, tolerance {tol:g} px)"
-                )
-                continue
-            c = [max(x0, 0.0), max(y0, 0.0), min(x1, float(cw)), min(y1, float(ch))]
-            if c[2] - c[0] < min_side or c[3] - c[1] < min_side:
-                problems.append(
-                    f"{bw}: degenerate box after clipping to the image part of the crop "
-                    f"[{c[0]:g}, {c[1]:g}, {c[2]:g}, {c[3]:g}] (sides < {min_side:g} px)"
-                )
-                continue
-            if b.label == ignore_label:
-                ign.append(c)
-            else:
-                boxes.append(c)
-                cats.append(cat_by_name[b.label])
-        window = tuple(int(v) for v in t["window"])
-        scale = tuple(int(v) for v in t["scale"])
-        plan = {
-            "task": t,
-            "boxes": boxes,
-            "cats": cats,
-            "ignore": ign,
-            "window": window,
-            "scale": scale,
-        }
-        for r in pool.regions:
-            if r.image_id == info.id and tuple(r.scale) == scale and tuple(r.window) == window:
-                same = (
-                    sorted(r.category_ids) == sorted(cats)
-                    and _same(r.boxes, boxes)
-                    and _same(r.ignore, ign)
-                )
-                if same:
-                    plan["skip"] = True
-                else:
-                    problems.append(
-                        f"{where}: task {tid}: the pool already labels this region (cycle "
-                        f"{r.cycle}) with different boxes (fix: import into a copy of the pool, "
-                        "or leave this task out)"
-                    )
-                break
-        plans.append(plan)
-    if problems:
+        pool = LabeledPool(dataset, float(index.header.get("visible_threshold", 0.7)))
+    plan = plan_import(
+        fmt,
+        found,
+        pending,
+        index,
+        pool,
+        dataset,
+        source=str(apath),
+        done=done,
+        cycle=cycle,
+        tolerance=tolerance,
+        min_side=min_side,
+        skip_empty=skip_empty,
+    )
+    if plan.problems:
+        problems = plan.problems
         more = f"\n... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
         raise DataError(
             f"{apath}: {len(problems)} problem(s); nothing was imported:\n"
             + "\n".join(problems[:MAX_LISTED])
             + more
         )
-
-    report_tasks = []
-    changed = False
-    for plan in plans:
-        t = plan["task"]
-        entry = {
-            "task_id": t["task_id"],
-            "image_id": t["image_id"],
-            "estimated_cost": t.get("estimated_cost"),
-            "boxes": len(plan["boxes"]),
-            "ignore": len(plan["ignore"]),
-            "new_gt_objects": 0,
-        }
-        if plan.get("skip"):
-            entry["status"] = "skipped (already imported)"
-            report_tasks.append(entry)
-            continue
-        iid = int(t["image_id"])
-        bx = np.asarray(plan["boxes"], dtype=np.float64).reshape(-1, 4)
-        cats = list(plan["cats"])
-        ann_ids: list[int | None] = [None] * len(cats)
-        order = list(range(len(cats)))
-        if match_gt:
-            gt_boxes, gt_labels, gt_ids = pool.oracle.reveal(iid)
-            if gt_ids.shape[0]:
-                f = scale_factor(
-                    (dataset.image(iid).height, dataset.image(iid).width), plan["scale"]
-                )
-                x0w, y0w = plan["window"][0], plan["window"][1]
-                s = gt_boxes * f - np.array([x0w, y0w, x0w, y0w], dtype=np.float64)
-                s[:, 0::2] = np.clip(s[:, 0::2], 0, t["crop_size"][1])
-                s[:, 1::2] = np.clip(s[:, 1::2], 0, t["crop_size"][0])
-                gcats = [dataset.category_of(int(v)) for v in gt_labels]
-                m = _match_gt(bx, cats, s, gcats)
-                ann_ids = [None if j is None else int(gt_ids[j]) for j in m]
-                # matched boxes in GT order, then the others as drawn
-                order = sorted(order, key=lambda i: (m[i] is None, m[i] or 0, i))
-        region = pool.add_region_labels(
-            iid,
-            plan["scale"],
-            int(t["scale_index"]),
-            plan["window"],
-            cyc,
-            bx[order] if order else np.zeros((0, 4)),
-            [cats[i] for i in order],
-            ann_ids=[ann_ids[i] for i in order],
-            ignore=np.asarray(plan["ignore"], dtype=np.float64).reshape(-1, 4),
-        )
-        entry["new_gt_objects"] = len(region.new_ann_ids)
-        entry["status"] = "added"
-        changed = True
-        report_tasks.append(entry)
+    entries = apply_plan(plan, pool, dataset, match_gt=match_gt)
+    changed = any(e["status"] in ("added", "replaced") for e in entries)
     if changed:
         pool.save(pdir)
-    added = [e for e in report_tasks if e["status"] == "added"]
+    done_entries = [e for e in entries if e["status"] in ("added", "replaced")]
     return {
         "format": fmt,
         "annotations": str(apath),
         "pool": str(pdir),
-        "cycle": cyc,
-        "cost": man.get("cost"),
-        "added": len(added),
-        "skipped": len(report_tasks) - len(added),
-        "pending": sorted(set(pending)),
-        "estimated": int(sum(e["estimated_cost"] or 0 for e in added)),
-        "actual": int(sum(e["boxes"] for e in added)),
+        "cycle": cycle if cycle is not None else int(index.header["cycle"]),
+        "cost": index.header.get("cost"),
+        "added": sum(e["status"] == "added" for e in entries),
+        "replaced": sum(e["status"] == "replaced" for e in entries),
+        "skipped": sum(e["status"].startswith("skipped") for e in entries),
+        "pending": sorted(set(plan.pending)),
+        "pending_reason": (
+            "CVAT and COCO files do not say which images a person finished (fix: pass "
+            "--done all or --done TASK_ID,...)"
+            if fmt != "label-studio" and done is None and plan.pending
+            else None
+        ),
+        "estimated": int(sum(e["estimated_cost"] or 0 for e in done_entries)),
+        "actual": int(sum(e["boxes"] for e in done_entries)),
         "changed": changed,
-        "tasks": report_tasks,
+        "tasks": entries,
     }
