@@ -40,13 +40,10 @@ def register(sub: Any) -> None:
         default=None,
         metavar="DIR",
         help=(
-            "Label Studio's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT (default: --project, "
-            "else --out)"
+            "Label Studio's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT (default: --project, else --out)"
         ),
     )
-    p.add_argument(
-        "--force", action="store_true", help="overwrite another export in the folder"
-    )
+    p.add_argument("--force", action="store_true", help="overwrite another export in the folder")
     p.set_defaults(func=run)
 
 
