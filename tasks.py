@@ -4,6 +4,12 @@
     python3 tasks.py demo    # create .venv, install mural[torch], run the main job
     python3 tasks.py test    # create .venv, install mural[torch,dev], lint, type-check, test
     python3 tasks.py bench   # the selection-core benchmark (benchmarks/bench_selection.py)
+    python3 tasks.py integration  # real Label Studio + datumaro (tests/integration/real_tools.py)
+
+``integration`` is opt-in (not part of ``test``): it installs Label Studio 1.23 and
+datumaro, each in its own virtual environment under ``.integration/`` (once, a few minutes),
+starts Label Studio on 127.0.0.1, runs two annotation rounds and the CVAT/COCO round trip,
+and stops the server.
 
 The virtual environment lives in ``.venv`` beside this file and is (re)installed only
 when ``pyproject.toml`` changes. Extra arguments after the task go to the command it runs
@@ -49,13 +55,16 @@ def ensure_env(extras: str) -> None:
 
 
 def main(argv: list[str]) -> None:
-    if not argv or argv[0] not in {"demo", "test", "bench"}:
+    if not argv or argv[0] not in {"demo", "test", "bench", "integration"}:
         print(__doc__)
         sys.exit(2)
     task, rest = argv[0], argv[1:]
     if task == "demo":
         ensure_env("torch")
         _run(BIN / "mural", "demo", *rest)
+    elif task == "integration":
+        ensure_env("torch,dev")
+        _run(PY, "tests/integration/real_tools.py", *rest)
     elif task == "bench":
         ensure_env("torch,dev")
         _run(PY, "benchmarks/bench_selection.py", *rest)
