@@ -261,3 +261,18 @@ def test_load_refuses_a_region_box_the_pool_would_refuse(tmp_path) -> None:
     (tmp_path / "pool" / "pool.json").write_text(json.dumps(bad))
     with pytest.raises(DataError, match="inverted or outside"):
         LabeledPool.load(tmp_path / "pool", s["ds"])
+
+
+def test_tasks_left_out_of_the_file_are_pending(setup, tmp_path) -> None:  # noqa: F811
+    """Label Studio's JSON export leaves out the tasks nobody annotated (found with Label
+    Studio 1.23): they are named pending too, not silently forgotten."""
+    f = write_tool_file("label-studio", setup, tmp_path)
+    data = json.loads(f.read_text())
+    f.write_text(json.dumps(data[2:]))
+    rep = import_annotations(f, setup["root"] / "tasks", tmp_path / "pool")
+    assert rep["added"] == len(data) - 2
+    assert rep["pending"] == sorted(t["data"]["mural_task"] for t in data[:2])
+    # once imported, a task is not pending when a later file leaves it out
+    f.write_text(json.dumps(data[:1]))
+    rep = import_annotations(f, setup["root"] / "tasks", tmp_path / "pool")
+    assert rep["added"] == 1 and rep["pending"] == [data[1]["data"]["mural_task"]]

@@ -60,7 +60,7 @@ def test_rounds_share_one_document_root(two_rounds, tmp_path: Path) -> None:
     assert (proj / PROJECT_FILE).is_file()
     assert m1["document_root"] == m2["document_root"] == str(proj.resolve())
     for n, m in ((1, m1), (2, m2)):
-        rnd = proj / f"round-{n}"
+        rnd = proj / "rounds" / f"round-{n}"
         tasks = json.loads((rnd / "label_studio" / "tasks.json").read_text())
         for t in tasks:
             url = t["data"]["image"]
@@ -68,12 +68,12 @@ def test_rounds_share_one_document_root(two_rounds, tmp_path: Path) -> None:
             assert url.startswith(prefix)
             # what Label Studio serves: <document root>/<d>
             assert (proj / url[len(prefix) :]).is_file()
-            assert url[len(prefix) :].startswith(f"round-{n}/crops/")
+            assert url[len(prefix) :].startswith(f"rounds/round-{n}/crops/")
         assert len(tasks) == len(m["tasks"])
 
     # one Label Studio project, exported once with every round's tasks
     pool_dir = tmp_path / "pool"
-    data = _ls_of(proj / "round-1", ds) + _ls_of(proj / "round-2", ds)
+    data = _ls_of(proj / "rounds" / "round-1", ds) + _ls_of(proj / "rounds" / "round-2", ds)
     f = tmp_path / "ls_all.json"
     f.write_text(json.dumps(data))
     rep = import_annotations(f, proj, pool_dir)
@@ -95,9 +95,9 @@ def test_cli_export_and_import_with_project(two_rounds, tmp_path: Path, capsys) 
     common = ["--dataset", str(ds.path), "--images", str(ds.image_root), "--mean-color", "0,0,0"]
     assert main(["export", str(sel), "--project", str(proj), *common]) == 0
     out = capsys.readouterr().out
-    assert str(proj / "round-1") in out and str(proj.resolve()) in out
+    assert str(proj / "rounds" / "round-1") in out and str(proj.resolve()) in out
     f = tmp_path / "ls.json"
-    f.write_text(json.dumps(_ls_of(proj / "round-1", ds)))
+    f.write_text(json.dumps(_ls_of(proj / "rounds" / "round-1", ds)))
     assert main(["import", str(f), "--tasks", str(proj), "--pool", str(tmp_path / "pool")]) == 0
     assert "regions added" in capsys.readouterr().out
 

@@ -158,7 +158,8 @@ class LabelStudio:
             LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK="true",
             COLLECT_ANALYTICS="false",
         )
-        self.log = open(data.parent / "label-studio.log", "w")
+        data.mkdir(parents=True, exist_ok=True)
+        self.log = open(data / "label-studio.log", "w")
         cmd = [
             str(bin_ / "label-studio"),
             "start",
@@ -302,10 +303,11 @@ done = json.load(open(done_json))
 ds = dm.Dataset.import_from(src, "cvat")
 labels = ds.categories()[AnnotationType.label]
 for item in list(ds):
-    name = item.id.split("/")[-1]
-    if name in done:
+    name = item.id.split("/")[-1]  # datumaro's item id: the file name without extension
+    drawn = done.get(name, done.get(name + ".png"))
+    if drawn is not None:
         anns = [Bbox(x0, y0, x1 - x0, y1 - y0, label=labels.find(lab)[0])
-                for lab, (x0, y0, x1, y1) in done[name]]
+                for lab, (x0, y0, x1, y1) in drawn]
         ds.put(item.wrap(annotations=anns))
 ds.export(out_cvat, "cvat", save_media=False)
 ds.export(out_coco, "coco_instances", save_media=False)
@@ -332,22 +334,24 @@ def run(cache: Path, keep: bool, save: Path | None) -> None:
     print("== round 1", flush=True)
     mural("select", *sel_args, "--budget", "8", "--out", work / "sel1")
     mural("export", work / "sel1" / "selection.json", "--project", proj, "--mean-color", "0,0,0")
-    man1 = json.loads((proj / "round-1" / "manifest.json").read_text())
+    man1 = json.loads((proj / "rounds" / "round-1" / "manifest.json").read_text())
     by_tid = {t["task_id"]: t for t in man1["tasks"]}
-    ls = LabelStudio(ls_bin, work / "ls-data", proj)
+    ls = LabelStudio(ls_bin, cache / "label-studio-data", proj)
     try:
-        config = (proj / "round-1" / "label_studio" / "labeling_config.xml").read_text()
+        config = (proj / "rounds" / "round-1" / "label_studio" / "labeling_config.xml").read_text()
         project = ls.post("/api/projects/", {"title": "mural", "label_config": config})["id"]
         ls.post(
             "/api/storages/localfiles/",
             {
                 "project": project,
-                "path": str(proj.resolve()),
+                "path": str((proj / "rounds").resolve()),
                 "title": "mural project",
                 "use_blob_urls": False,
             },
         )
-        tasks1 = json.loads((proj / "round-1" / "label_studio" / "tasks.json").read_text())
+        tasks1 = json.loads(
+            (proj / "rounds" / "round-1" / "label_studio" / "tasks.json").read_text()
+        )
         ls.post(f"/api/projects/{project}/import", tasks1)
         check_served(ls, project, proj)
         ls_tasks = sorted(ls.tasks(project), key=lambda t: t["id"])
@@ -392,10 +396,12 @@ def run(cache: Path, keep: bool, save: Path | None) -> None:
         mural(
             "export", work / "sel2" / "selection.json", "--project", proj, "--mean-color", "0,0,0"
         )
-        man2 = json.loads((proj / "round-2" / "manifest.json").read_text())
+        man2 = json.loads((proj / "rounds" / "round-2" / "manifest.json").read_text())
         for t in man2["tasks"]:
             by_tid[t["task_id"]] = t
-        tasks2 = json.loads((proj / "round-2" / "label_studio" / "tasks.json").read_text())
+        tasks2 = json.loads(
+            (proj / "rounds" / "round-2" / "label_studio" / "tasks.json").read_text()
+        )
         ls.post(f"/api/projects/{project}/import", tasks2)
         check_served(ls, project, proj)
         known = {t["data"]["mural_task"] for t in ls_tasks}
@@ -452,9 +458,9 @@ def run(cache: Path, keep: bool, save: Path | None) -> None:
     print("== CVAT / COCO through datumaro", flush=True)
     src = work / "cvat_in"
     (src / "images").mkdir(parents=True)
-    shutil.copy(proj / "round-1" / "cvat" / "annotations.xml", src / "annotations.xml")
+    shutil.copy(proj / "rounds" / "round-1" / "cvat" / "annotations.xml", src / "annotations.xml")
     for t in man1["tasks"]:
-        shutil.copy(proj / "round-1" / t["crop"], src / "images" / Path(t["crop"]).name)
+        shutil.copy(proj / "rounds" / "round-1" / t["crop"], src / "images" / Path(t["crop"]).name)
     finished = [t for t in man1["tasks"]][1:]  # the first frame stays unreviewed
     done = {Path(t["crop"]).name: perfect_annotator(gt, t, factor(gt, t)) for t in finished}
     (work / "done.json").write_text(json.dumps(done))
@@ -474,17 +480,26 @@ def run(cache: Path, keep: bool, save: Path | None) -> None:
     if p.returncode != 0:
         raise CheckFailed(f"datumaro failed: {p.stderr[-2000:]}")
     print("  " + p.stdout.strip(), flush=True)
-    cvat_xml = work / "dm_cvat" / "default.xml"
-    coco_json = work / "dm_coco" / "annotations" / "instances_default.json"
+    (cvat_xml,) = (work / "dm_cvat").glob("*.xml")  # named after the subset
+    (coco_json,) = (work / "dm_coco" / "annotations").glob("instances_*.json")
     done_ids = ",".join(t["task_id"] for t in finished)
     for fmt, f, atol in (("cvat", cvat_xml, 0.006), ("coco", coco_json, 1e-6)):
         pool_f = work / f"pool_{fmt}"
-        out = mural("import", f, "--tasks", proj / "round-1", "--pool", pool_f)
+        out = mural("import", f, "--tasks", proj / "rounds" / "round-1", "--pool", pool_f)
         check(
             "0 regions added" in out and not pool_f.exists(),
             f"{fmt}: without --done nothing enters the pool",
         )
-        out = mural("import", f, "--tasks", proj / "round-1", "--pool", pool_f, "--done", done_ids)
+        out = mural(
+            "import",
+            f,
+            "--tasks",
+            proj / "rounds" / "round-1",
+            "--pool",
+            pool_f,
+            "--done",
+            done_ids,
+        )
         check(f"{len(finished)} regions added" in out, f"{fmt}: the finished frames added")
         check(
             man1["tasks"][0]["task_id"] in out.split("pending:")[1],
@@ -501,7 +516,9 @@ def run(cache: Path, keep: bool, save: Path | None) -> None:
         shutil.copy(cvat_xml, save / "datumaro_cvat.xml")
         shutil.copy(coco_json, save / "datumaro_coco.json")
         for n in (1, 2):
-            shutil.copy(proj / f"round-{n}" / "manifest.json", save / f"manifest_round{n}.json")
+            shutil.copy(
+                proj / "rounds" / f"round-{n}" / "manifest.json", save / f"manifest_round{n}.json"
+            )
         print(f"tool files saved in {save}")
     if not keep:
         shutil.rmtree(work, ignore_errors=True)

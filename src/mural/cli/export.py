@@ -22,7 +22,7 @@ def register(sub: Any) -> None:
         "--project",
         metavar="DIR",
         help=(
-            "project folder for every round (created): exports into DIR/round-<cycle>, crop "
+            "project folder for every round (created): exports into DIR/rounds/round-<cycle>, crop "
             "paths relative to DIR (Label Studio's one document root)"
         ),
     )

@@ -348,7 +348,7 @@ def export_tasks(
     Args:
         selection: a ``selection.json`` document or its path.
         out_dir: the export folder (created). Default with ``project``:
-            ``<project>/round-<cycle>``.
+            ``<project>/rounds/round-<cycle>``.
         formats: any of ``"label-studio"``, ``"cvat"``, ``"coco"``.
         dataset: the dataset (default: the one the selection records).
         mean_color: RGB padding colour in ``[0, 1]`` (or ``0..255``); default the
@@ -421,7 +421,7 @@ def export_tasks(
         except ValueError:
             raise ConfigError(
                 f"--out {out} is not inside the project folder {proot} (fix: leave --out out; "
-                "the round's folder is <project>/round-<cycle>)"
+                "the round's folder is <project>/rounds/round-<cycle>)"
             ) from None
         if document_root is None:
             document_root = proot

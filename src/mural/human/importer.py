@@ -479,7 +479,8 @@ def plan_import(
     A task is **finished** when Label Studio holds a submitted annotation of it (a task with
     none, only skipped ones or only drafts is pending); CVAT and COCO files do not say, so
     their tasks are finished only when ``done`` names them (task ids or crop file names) or
-    is ``"all"``; every other task is pending. A finished task's boxes are validated and
+    is ``"all"``; every other task is pending, and so is every task of ``index`` that the
+    file leaves out and the pool does not label yet. A finished task's boxes are validated and
     clipped; it is ``skip`` when the pool already holds the same labels of its region,
     ``replace`` when the pool holds other labels of it (a correction), else ``add``.
     No state changes; problems are collected in the plan.
@@ -559,6 +560,13 @@ def plan_import(
             )
             tp.action, tp.replaces = ("skip", None) if same else ("replace", k)
         plan.tasks.append(tp)
+    # Tasks the file does not hold at all (Label Studio's JSON export leaves out the tasks
+    # nobody annotated) and the pool does not label yet are pending too.
+    listed = set(seen) | set(plan.pending)
+    for tid, t in index.tasks.items():
+        key = (int(t["image_id"]), tuple(t["scale"]), tuple(int(v) for v in t["window"]))
+        if tid not in listed and key not in by_region:
+            plan.pending.append(tid)
     return plan
 
 

@@ -2,14 +2,15 @@
 
 A **project folder** is Label Studio's one document root for every round::
 
-    <project>/mural-project.json           {"format": "mural-project", "version": 1}
-    <project>/round-1/manifest.json        round 1's export (crops/, label_studio/, ...)
-    <project>/round-2/manifest.json        round 2's export
+    <project>/mural-project.json                  {"format": "mural-project", "version": 1}
+    <project>/rounds/round-1/manifest.json        round 1's export (crops/, label_studio/, ...)
+    <project>/rounds/round-2/manifest.json        round 2's export
     ...
 
 Crop URLs in every round's Label Studio tasks are relative to the project folder
-(``/data/local-files/?d=round-2/crops/<task_id>.png``), so one Label Studio project (one
-local-files storage on the project folder) serves every round's crops.
+(``/data/local-files/?d=rounds/round-2/crops/<task_id>.png``), so one Label Studio
+project with one local-files storage on ``<project>/rounds`` serves every round's crops
+(Label Studio refuses a storage path equal to the document root, hence the subfolder).
 
 This module reads and checks manifests (task ids, crop paths, windows) so the exporter and
 the importer trust the same thing.
@@ -31,6 +32,7 @@ __all__ = [
     "MANIFEST_FORMAT",
     "PROJECT_FILE",
     "PROJECT_FORMAT",
+    "ROUNDS_DIR",
     "TaskIndex",
     "check_task_id",
     "ensure_project",
@@ -43,6 +45,8 @@ MANIFEST_FILE = "manifest.json"
 MANIFEST_FORMAT = "mural-tasks"
 PROJECT_FILE = "mural-project.json"
 PROJECT_FORMAT = "mural-project"
+#: The folder of a project holding every round (Label Studio's local-files storage path).
+ROUNDS_DIR = "rounds"
 _TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 
 
@@ -68,7 +72,7 @@ def _check_crop(crop: Any, where: str) -> str:
 
 def round_dir(project: str | os.PathLike[str], cycle: int) -> Path:
     """The export folder of round ``cycle`` in a project folder."""
-    return Path(project) / f"round-{int(cycle)}"
+    return Path(project) / ROUNDS_DIR / f"round-{int(cycle)}"
 
 
 def is_project(path: str | os.PathLike[str]) -> bool:
@@ -152,7 +156,7 @@ def load_tasks(path: str | os.PathLike[str]) -> TaskIndex:
     p = Path(path)
     if p.is_dir() and is_project(p):
         files = sorted(
-            p.glob(f"round-*/{MANIFEST_FILE}"),
+            p.glob(f"{ROUNDS_DIR}/round-*/{MANIFEST_FILE}"),
             key=lambda f: (len(f.parent.name), f.parent.name),
         )
         if not files:
