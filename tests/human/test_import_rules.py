@@ -16,6 +16,7 @@ from mural.data.coco import CocoDataset
 from mural.data.pool import LABELED_FILE, LabeledPool
 from mural.errors import ConfigError, DataError
 from mural.human.importer import import_annotations
+from mural.selection import SELECTION_FORMAT
 
 from .test_roundtrip import hashes, setup, write_tool_file  # noqa: F401  (module fixture)
 
@@ -135,14 +136,17 @@ def _one_image_setup(root: Path, h: int, w: int, scale: tuple[int, int]) -> dict
     hs, ws = scaled_size((h, w), scale)
     x0, y0 = max(0, ws - w), max(0, hs - h)
     sel = {
-        "format": "mural-selection",
-        "version": 1,
+        "format": SELECTION_FORMAT,
+        "kind": "regions",
+        "strategy": "mural",
         "cycle": 1,
+        "budget": 1,
+        "spent": 1,
+        "budget_used": 1,
         "cost": "estimated from predictions",
         "visible_threshold": 0.7,
         "regions": [
             {
-                "task_id": "img1_s0_x0_y0",
                 "image_id": 1,
                 "scale": list(scale),
                 "scale_index": 0,
@@ -276,3 +280,17 @@ def test_tasks_left_out_of_the_file_are_pending(setup, tmp_path) -> None:  # noq
     f.write_text(json.dumps(data[:1]))
     rep = import_annotations(f, setup["root"] / "tasks", tmp_path / "pool")
     assert rep["added"] == 1 and rep["pending"] == [data[1]["data"]["mural_task"]]
+
+
+def test_a_task_finished_in_a_later_round_is_not_pending(setup, tmp_path) -> None:  # noqa: F811
+    """A region pending in round 1 and selected again in round 2 is two Label Studio tasks
+    with one task id (found with Label Studio 1.23): the skipped copy does not make the
+    finished one pending."""
+    f = write_tool_file("label-studio", setup, tmp_path)
+    data = json.loads(f.read_text())
+    skipped = copy.deepcopy(data[0])
+    skipped["id"] = 1
+    skipped["annotations"] = [{"id": 9, "result": [], "was_cancelled": True}]
+    f.write_text(json.dumps([skipped, *data]))
+    rep = import_annotations(f, setup["root"] / "tasks", tmp_path / "pool")
+    assert rep["added"] == len(data) and rep["pending"] == []

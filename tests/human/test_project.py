@@ -17,7 +17,7 @@ from mural.human.export import export_tasks
 from mural.human.importer import import_annotations
 from mural.human.predictions import PredictionFile, load_predictions
 from mural.human.select import select_from_predictions
-from mural.human.tasks import PROJECT_FILE, load_tasks
+from mural.human.tasks import PROJECT_FILE, check_task_id, load_tasks
 
 from .fixtures import write_dataset, write_predictions
 from .test_roundtrip import label_studio_export
@@ -102,17 +102,20 @@ def test_cli_export_and_import_with_project(two_rounds, tmp_path: Path, capsys) 
     assert "regions added" in capsys.readouterr().out
 
 
-def test_export_refuses_an_unsafe_task_id(two_rounds, tmp_path: Path) -> None:
-    """A task id holding '../' used to write its crop outside --out."""
+def test_export_never_writes_outside_out(two_rounds, tmp_path: Path) -> None:
+    """A task id holding '../' used to write its crop outside --out. The selection
+    document now derives task ids from the region, and the exporter checks every id is a
+    safe file name before writing."""
     sel = copy.deepcopy(two_rounds["sel1"])
     sel["regions"][0]["task_id"] = "../../escaped"
     out = tmp_path / "a" / "out"
-    with pytest.raises(DataError, match="not a safe file name"):
-        export_tasks(sel, out, dataset=two_rounds["ds"], mean_color=MEAN)
-    assert not (tmp_path / "escaped.png").exists() and not (tmp_path / "a").exists()
-    sel["regions"][0]["task_id"] = "/abs/path"
-    with pytest.raises(DataError, match="not a safe file name"):
-        export_tasks(sel, out, dataset=two_rounds["ds"], mean_color=MEAN)
+    export_tasks(sel, out, dataset=two_rounds["ds"], mean_color=MEAN)
+    written = {p for p in tmp_path.rglob("*") if p.is_file()}
+    assert written and all(out in p.parents for p in written)
+    for bad in ("../../escaped", "/abs/path", "a/b", ".hidden", "x..y"):
+        with pytest.raises(DataError, match="not a safe file name"):
+            check_task_id(bad, "selection.json: regions[0]")
+    assert check_task_id("img3_s0_x0_y0", "here") == "img3_s0_x0_y0"
 
 
 @pytest.mark.parametrize(
@@ -121,7 +124,7 @@ def test_export_refuses_an_unsafe_task_id(two_rounds, tmp_path: Path) -> None:
 def test_export_refuses_a_bad_window(two_rounds, tmp_path: Path, window) -> None:
     sel = copy.deepcopy(two_rounds["sel1"])
     sel["regions"][0]["window"] = window
-    with pytest.raises(DataError, match="window"):
+    with pytest.raises(DataError, match=r"window|regions\[0\]"):
         export_tasks(sel, tmp_path / "out", dataset=two_rounds["ds"], mean_color=MEAN)
     assert not (tmp_path / "out").exists()
 
@@ -172,3 +175,31 @@ def test_coco_file_name_may_not_leave_the_image_folder(tmp_path: Path, name: str
     (tmp_path / "d.json").write_text(json.dumps(d))
     with pytest.raises(DataError, match=r"file_name.*leaves the image folder"):
         CocoDataset.load(tmp_path / "d.json", tmp_path, check_images=False)
+
+
+def test_select_and_export_into_a_project(tmp_path: Path, capsys) -> None:
+    """mural select --project writes the round's selection into the project, --export the
+    tasks beside it; round 2 lands in rounds/round-2 under the same document root."""
+    data = write_dataset(tmp_path, with_gt=False)
+    proj = tmp_path / "proj"
+    argv = ["select", "--dataset", str(data), "--images", str(tmp_path / "images")]
+    argv += ["--budget", "3", "--project", str(proj), "--export", "label-studio"]
+    argv += ["--mean-color", "0,0,0"]
+    for p, s, c in write_predictions(tmp_path):
+        argv += ["--predictions", str(p), "--scale", f"{s[0]},{s[1]}", "--coords", c]
+    assert main(argv) == 0
+    r1 = proj / "rounds" / "round-1"
+    assert (r1 / "selection.json").is_file() and (r1 / "manifest.json").is_file()
+    tasks = json.loads((r1 / "label_studio" / "tasks.json").read_text())
+    assert all(
+        t["data"]["image"].startswith("/data/local-files/?d=rounds/round-1/crops/") for t in tasks
+    )
+    # the same command again: the same selection, the export resumes
+    assert main(argv) == 0
+    gt = CocoDataset.load(write_dataset(tmp_path / "gt"), tmp_path / "gt" / "images")
+    f = tmp_path / "ls.json"
+    f.write_text(json.dumps(_ls_of(r1, gt)))
+    assert main(["import", str(f), "--tasks", str(proj), "--pool", str(tmp_path / "pool")]) == 0
+    assert main([*argv, "--pool", str(tmp_path / "pool")]) == 0
+    assert (proj / "rounds" / "round-2" / "manifest.json").is_file()
+    capsys.readouterr()

@@ -51,7 +51,16 @@ def register(sub: Any) -> None:
         help="labelled pool folder (default: nothing labelled)",
     )
     p.add_argument("--budget", type=float, required=True, help="budget B in objects")
-    p.add_argument("--out", required=True, metavar="DIR", help="folder for selection.json")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", metavar="DIR", help="folder for selection.json")
+    where.add_argument(
+        "--project",
+        metavar="DIR",
+        help=(
+            "project folder for every round (see mural export --project): writes "
+            "DIR/rounds/round-<cycle>/selection.json, and --export tasks beside it"
+        ),
+    )
     p.add_argument(
         "--score-threshold",
         type=float,
@@ -129,7 +138,15 @@ def run(args: argparse.Namespace) -> int:
             for f in files
         ],
     }
-    out = Path(args.out)
+    if args.project:
+        from ..human.tasks import ensure_project, round_dir
+
+        ensure_project(args.project)
+        out = round_dir(args.project, doc.cycle)
+        tasks_dir = out
+    else:
+        out = Path(args.out)
+        tasks_dir = out / "tasks"
     write_selection(out / "selection.json", doc)
     print(_summary(sel))
     print(f"wrote {out / 'selection.json'}")
@@ -138,12 +155,13 @@ def run(args: argparse.Namespace) -> int:
 
         export_tasks(
             out / "selection.json",
-            out / "tasks",
+            tasks_dir,
             formats=formats,
             dataset=ds,
             mean_color=mean_color,
+            project=args.project,
         )
-        print(f"exported {len(sel['regions'])} tasks to {out / 'tasks'}")
+        print(f"exported {len(sel['regions'])} tasks to {tasks_dir}")
     return 0
 
 

@@ -290,6 +290,16 @@ def _check_regions(regions: Any, dataset: CocoDataset, where: str) -> list[dict[
     return regions
 
 
+def _window_original(r: dict[str, Any], info: Any) -> list[float]:
+    """The region's window in original pixels (``window / f``)."""
+    from ..core import scale_factor
+
+    if r.get("window_original") is not None:
+        return [float(v) for v in r["window_original"]]
+    f = scale_factor((info.height, info.width), r["scale"])
+    return [float(v) / f for v in r["window"]]
+
+
 def _same_export(old: dict[str, Any], new: dict[str, Any]) -> bool:
     """Whether an existing manifest is this very export (re-running it resumes it)."""
 
@@ -312,7 +322,8 @@ def _check_out(out: Path, force: bool) -> dict[str, Any] | None:
     folder; returns the existing manifest, if any."""
     if out.exists() and not out.is_dir():
         raise DataError(f"{out}: --out must be a folder, not a file")
-    if not out.is_dir() or not any(out.iterdir()):
+    # a round folder of a project holds its selection.json beside the export
+    if not out.is_dir() or not any(p.name != "selection.json" for p in out.iterdir()):
         return None
     man_path = out / MANIFEST_FILE
     if not man_path.is_file():
@@ -452,12 +463,12 @@ def export_tasks(
                 "scale": list(r["scale"]),
                 "scale_index": int(r["scale_index"]),
                 "window": [int(v) for v in r["window"]],
-                "window_original": list(r["window_original"]),
+                "window_original": _window_original(r, info),
                 "crop": rel,
                 "crop_size": [info.height, info.width],
                 "score": r["score"],
                 "estimated_cost": r.get("estimated_cost"),
-                "predictions": r.get("predictions", []),
+                "predictions": r.get("predictions") or [],
             }
         )
     manifest = {

@@ -567,6 +567,10 @@ def plan_import(
         key = (int(t["image_id"]), tuple(t["scale"]), tuple(int(v) for v in t["window"]))
         if tid not in listed and key not in by_region:
             plan.pending.append(tid)
+    # A region selected again in a later round is two tool tasks with one task id: when
+    # one of them is finished, the region is not pending.
+    finished = {str(tp.task["task_id"]) for tp in plan.tasks}
+    plan.pending = sorted({t for t in plan.pending if t not in finished})
     return plan
 
 
