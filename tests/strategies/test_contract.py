@@ -70,7 +70,7 @@ def test_unknown_name_and_options_raise_config_error() -> None:
     with pytest.raises(ConfigError, match="option 'scales'"):
         build_strategy("mural", scales=[0, 0])
     with pytest.raises(ConfigError, match="option 'augmentations'"):
-        build_strategy("cald", augmentations=["rotate:5"])
+        build_strategy("cald", augmentations=["shear:5"])
     with pytest.raises(ConfigError, match="option 'category_weighting' must be true or false"):
         build_strategy("mural", category_weighting="yes")
 

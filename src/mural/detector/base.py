@@ -84,6 +84,7 @@ class Detector(ABC):
         scale: Sequence[int] | None = None,
         batch_size: int = 2,
         score_threshold: float = 0.05,
+        reference: Sequence[NDArray[Any]] | None = None,
     ) -> list[dict[str, NDArray[Any]]]:
         """Predictions on a transformed view of each image, for the model-based baselines.
 
@@ -93,9 +94,14 @@ class Detector(ABC):
         background last; ``proposals`` ``(K, 4)`` the RPN proposal each box was regressed
         from (original pixels). ``transform``: ``"none"``, ``"hflip"``, ``"color:<f>"``
         (brightness and contrast times ``f``), ``"noise:<sigma>"`` (Gaussian pixel noise,
-        ``sigma`` on the 0..255 scale, drawn from ``seed``), ``"resize:<f>"``. Each view
-        is fed at ``scale`` (``(min_size, max_size)``; default: the detector's own);
-        detections with ``score > score_threshold`` are kept, as in :meth:`predict`.
+        ``sigma`` on the 0..255 scale, drawn from ``seed``), ``"resize:<f>"``,
+        ``"cutout:<n>"``, ``"rotate:<degrees>"`` (CALD's reference augmentations; see
+        :mod:`mural.detector.views`). Each view is fed at ``scale`` (``(min_size,
+        max_size)``; default: the detector's own). Each dict also has ``view_boxes`` (the
+        boxes in the view's pixels); ``reference`` (per image ``(R, 4)`` original-pixel
+        boxes) places ``cutout``'s patches and adds ``reference_view``, those boxes mapped
+        into the view. Detections with ``score > score_threshold`` are kept, as in
+        :meth:`predict`.
 
         Detectors that cannot (the default) raise :class:`ConfigError`.
         """

@@ -345,6 +345,7 @@ class FasterRCNNDetector(Detector):
         scale: Sequence[int] | None = None,
         batch_size: int = 2,
         score_threshold: float = 0.05,
+        reference: Sequence[NDArray[Any]] | None = None,
     ) -> list[dict[str, NDArray[Any]]]:
         """See :meth:`Detector.predict_views`; views are resized to ``scale`` (default
         ``(min_size, max_size)``)."""
@@ -362,7 +363,7 @@ class FasterRCNNDetector(Detector):
             scale=sc,
             score_threshold=score_threshold,
         )
-        return views.predict_views(image_ids, transform, seed=seed)
+        return views.predict_views(image_ids, transform, seed=seed, reference=reference)
 
     def _assemble(
         self,

@@ -107,14 +107,22 @@ class ModelAccess(Protocol):
     num_classes: int
 
     def predict_views(
-        self, image_ids: Sequence[int], transform: str, *, seed: int = 0
+        self,
+        image_ids: Sequence[int],
+        transform: str,
+        *,
+        seed: int = 0,
+        reference: Sequence[NDArray[Any]] | None = None,
     ) -> list[dict[str, NDArray[Any]]]:
         """Predictions (see :class:`ViewPrediction`) per image on a transformed view.
 
         ``transform``: ``"none"``, ``"hflip"``, ``"color:<factor>"`` (brightness and
         contrast times ``factor``), ``"noise:<sigma>"`` (Gaussian pixel noise, ``sigma`` on
-        the 0..255 scale, drawn from ``seed``), ``"resize:<factor>"``. Boxes always come
-        back in the original image's pixels.
+        the 0..255 scale, drawn from ``seed``), ``"resize:<factor>"``, ``"cutout:<n>"``,
+        ``"rotate:<degrees>"`` (see :mod:`mural.detector.views`). ``boxes`` always come
+        back in the original image's pixels, ``view_boxes`` in the view's. ``reference``
+        (per image ``(R, 4)`` original-pixel boxes; CALD only) places ``cutout``'s patches
+        and adds ``reference_view``: those boxes mapped into the view.
         """
         ...
 
@@ -124,13 +132,19 @@ def check_transform(t: str) -> bool:
     if t in ("none", "hflip"):
         return True
     name, _, arg = t.partition(":")
-    if name not in ("color", "noise", "resize") or not arg:
+    if name not in ("color", "noise", "resize", "cutout", "rotate") or not arg:
         return False
     try:
         v = float(arg)
     except ValueError:
         return False
-    return math.isfinite(v) and (v >= 0 if name == "noise" else v > 0)
+    if not math.isfinite(v):
+        return False
+    if name == "cutout":
+        return v >= 1 and v == int(v)
+    if name == "rotate":
+        return abs(v) < 90
+    return v >= 0 if name == "noise" else v > 0
 
 
 # ------------------------------------------------------------------------ strategy

@@ -45,8 +45,14 @@ class DetectorViews:
         self.num_classes = int(dataset.num_classes)
 
     def predict_views(
-        self, image_ids: Sequence[int], transform: str, *, seed: int = 0
+        self,
+        image_ids: Sequence[int],
+        transform: str,
+        *,
+        seed: int = 0,
+        reference: Sequence[NDArray[Any]] | None = None,
     ) -> list[dict[str, NDArray[Any]]]:
+        kw: dict[str, Any] = {} if reference is None else {"reference": reference}
         out: list[dict[str, NDArray[Any]]] = self.detector.predict_views(
             self.dataset,
             image_ids,
@@ -54,6 +60,7 @@ class DetectorViews:
             seed=seed,
             scale=self.scale,
             score_threshold=self.score_threshold,
+            **kw,
         )
         return out
 
