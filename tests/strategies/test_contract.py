@@ -23,7 +23,7 @@ from .helpers import make_context, make_dataset, make_detections, make_pool, tin
 
 # CPU-fast settings; model strategies score every detection of the random-init model
 FAST: dict[str, dict[str, Any]] = {
-    "vaal": {"iterations": 3, "image_size": 16, "batch_size": 4},
+    "vaal": {"preset": "small", "iterations": 3, "channels": 4, "batch_size": 4},
     "cald": {"score_threshold": 0.0},
     "ls_c": {"score_threshold": 0.0, "noise_levels": [8, 24]},
     "lt_c": {"score_threshold": 0.0},

@@ -305,5 +305,5 @@ def test_vaal_needs_no_torch_at_import_and_reads_images(tmp_path: Path) -> None:
     ds = make_dataset(tmp_path)
     pool = make_pool(ds)
     ctx = make_context(ds, pool, make_detections(ds), 3)
-    res = build_strategy("vaal", iterations=2, image_size=8).select(ctx)
+    res = build_strategy("vaal", preset="small", iterations=2, channels=4).select(ctx)
     assert res.kind == "images" and res.cost >= 3

@@ -1,17 +1,27 @@
 """VAAL: variational adversarial active learning.
 
-Sinha, Ebrahimi & Darrell, "Variational Adversarial Active Learning", ICCV 2019. A
-variational auto-encoder learns a latent space of labelled and unlabelled images; a
-discriminator learns to tell their latent codes apart while the VAE learns to fool it
-(its adversarial term labels every code "labelled"). The unlabelled images the
-discriminator deems least likely labelled are taken first (score ``1 - D(mu)``), whole,
-under the budget rule (SPEC §7).
+Sinha, Ebrahimi & Darrell, "Variational Adversarial Active Learning", ICCV 2019; reference
+code github.com/sinhasam/vaal. A variational auto-encoder learns a latent space of
+labelled and unlabelled images; a discriminator learns to tell their latent codes apart
+while the VAE learns to fool it. The unlabelled images the discriminator deems least likely
+labelled are taken first (score ``1 - D(mu)``, descending; ties keep ``D_U`` order), whole,
+under the budget rule (SPEC §7) -- the reference's ``AdversarySampler.sample`` takes the
+``budget`` lowest ``D(mu)``, an image budget; mural's budget counts objects.
 
-Kept tiny and CPU-fast: images are thumbnails of ``image_size`` pixels, the encoder and
-decoder have three convolutions each, the discriminator is a 3-layer MLP, training runs
-``iterations`` steps of Adam. All randomness (initial weights, batches, the
-reparameterisation noise) comes from one ``torch.Generator`` seeded from the context's
-generator; the global torch RNG is restored after weight initialisation.
+Networks and training: :mod:`mural.detector.vaal`. Option values come from ``preset``:
+
+- ``reference`` (the default): the reference's ``arguments.py``, ``model.py`` and
+  ``solver.py`` -- 32×32 inputs, latent 32, encoder widths 128..1024, batch 128, 100
+  epochs (``iterations = N × epochs // batch`` with ``N`` the images of ``D_L ∪ D_U``, as
+  ``Solver.train`` with ``num_images``), 2 VAE steps and 1 adversary step per iteration,
+  Adam 5e-4 for both, ``beta`` 1, adversary weight 1.
+- ``small``: the same rule at a CPU-demo size -- encoder widths 16..128, batch 32,
+  20 epochs (about 1/64 of the reference's work per image and 1/5 of its epochs; see
+  docs/strategies.md for the counts).
+
+Any option set explicitly wins over the preset. Whole images are resized (aspect not
+kept) to ``image_size`` squared thumbnails, as CALD's detection port of VAAL does.
+All randomness comes from one seed drawn from the context's generator.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from .base import (
     SelectionContext,
     SelectionResult,
     Strategy,
+    opt_choice,
     opt_float,
     opt_int,
     register_strategy,
@@ -47,26 +58,84 @@ def _thumbnail(path: Any, size: int) -> np.ndarray:
     return arr.transpose(2, 0, 1).copy()
 
 
+#: Option values of each preset (see the module docstring).
+PRESETS: dict[str, dict[str, Any]] = {
+    "reference": {
+        "image_size": 32,
+        "latent_dim": 32,
+        "channels": 128,
+        "batch_size": 128,
+        "epochs": 100,
+        "vae_steps": 2,
+        "adversary_steps": 1,
+        "lr": 5e-4,
+        "beta": 1.0,
+        "adversary_weight": 1.0,
+    },
+    "small": {
+        "image_size": 32,
+        "latent_dim": 32,
+        "channels": 16,
+        "batch_size": 32,
+        "epochs": 20,
+        "vae_steps": 2,
+        "adversary_steps": 1,
+        "lr": 5e-4,
+        "beta": 1.0,
+        "adversary_weight": 1.0,
+    },
+}
+
+
+def training_iterations(n_images: int, epochs: int, batch_size: int) -> int:
+    """The reference's ``train_iterations = num_images * train_epochs // batch_size``
+    (at least 1)."""
+    return max(1, (int(n_images) * int(epochs)) // int(batch_size))
+
+
+def rank_unlabelled(p_labelled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(order, scores)``: ``D_U`` positions by descending ``1 - D(mu)`` (the
+    discriminator's least-labelled first; ties keep ``D_U`` order) and those scores."""
+    score = 1.0 - np.asarray(p_labelled, dtype=np.float64)
+    order = np.argsort(-score, kind="stable")
+    return order, score[order]
+
+
 @register_strategy("vaal")
 class Vaal(Strategy):
-    """VAAL (options: ``image_size``, ``latent_dim``, ``iterations``, ``batch_size``,
-    ``lr``, ``beta``, ``adversary_weight``)."""
+    """VAAL (options: ``preset`` (``reference``|``small``), and, each ``null`` = the
+    preset's: ``image_size`` (multiple of 16, >= 32; rounded down to one), ``latent_dim``,
+    ``channels``, ``batch_size``, ``epochs``, ``iterations`` (``null``: from ``epochs``),
+    ``vae_steps``, ``adversary_steps``, ``lr``, ``beta``, ``adversary_weight``)."""
 
     granularity = "image"
     needs_detections = False
     OPTIONS: ClassVar[dict[str, Option]] = {
-        "image_size": opt_int(32, 8),
-        "latent_dim": opt_int(16, 1),
-        "iterations": opt_int(100, 1),
-        "batch_size": opt_int(32, 1),
-        "lr": opt_float(5e-4, 0.0),
-        "beta": opt_float(1.0, 0.0),
-        "adversary_weight": opt_float(1.0, 0.0),
+        "preset": opt_choice("reference", sorted(PRESETS)),
+        "image_size": opt_int(None, 32, optional=True),
+        "latent_dim": opt_int(None, 1, optional=True),
+        "channels": opt_int(None, 1, optional=True),
+        "batch_size": opt_int(None, 2, optional=True),
+        "epochs": opt_int(None, 1, optional=True),
+        "iterations": opt_int(None, 1, optional=True),
+        "vae_steps": opt_int(None, 1, optional=True),
+        "adversary_steps": opt_int(None, 1, optional=True),
+        "lr": opt_float(None, 0.0, optional=True),
+        "beta": opt_float(None, 0.0, optional=True),
+        "adversary_weight": opt_float(None, 0.0, optional=True),
     }
 
+    def settings(self, n_images: int) -> dict[str, Any]:
+        """The values training uses for ``n_images`` images in ``D_L ∪ D_U``: the preset's,
+        overridden by every option set, with ``iterations`` derived when unset."""
+        out = dict(PRESETS[self.options["preset"]])
+        out.update({k: v for k, v in self.options.items() if k != "preset" and v is not None})
+        out["image_size"] = (int(out["image_size"]) // 16) * 16
+        if out.get("iterations") is None:
+            out["iterations"] = training_iterations(n_images, out["epochs"], out["batch_size"])
+        return out
+
     def _select(self, ctx: SelectionContext) -> SelectionResult:
-        o = self.options
-        size = (o["image_size"] // 8) * 8
         du = ctx.pool.unlabelled_images()
         if not du or ctx.budget <= 0:
             return self.new_result(ctx)
@@ -74,6 +143,8 @@ class Vaal(Strategy):
         lab = [i for i in ctx.pool.labelled_images() if i not in du_set] or [
             i for i in ctx.pool.labelled_images()
         ]
+        o = self.settings(len(du) + len(lab))
+        size = o["image_size"]
 
         def load(ids: list[int]) -> np.ndarray:
             if not ids:
@@ -82,19 +153,21 @@ class Vaal(Strategy):
 
         xu, xl = load(du), load(lab)
         seed = int(ctx.rng.integers(2**31))
-        from ..detector.vaal import vaal_labelled_probability
+        from ..detector import vaal as nets
 
-        p_lab = vaal_labelled_probability(
+        p_lab = nets.vaal_labelled_probability(
             xu,
             xl,
             latent_dim=o["latent_dim"],
+            channels=o["channels"],
             iterations=o["iterations"],
             batch_size=o["batch_size"],
+            vae_steps=o["vae_steps"],
+            adversary_steps=o["adversary_steps"],
             lr=o["lr"],
             beta=o["beta"],
             adversary_weight=o["adversary_weight"],
             seed=seed,
         )
-        score = 1.0 - p_lab
-        order = np.argsort(-score, kind="stable")
-        return take_images(self.new_result(ctx), ctx, [du[i] for i in order], score[order].tolist())
+        order, scores = rank_unlabelled(p_lab)
+        return take_images(self.new_result(ctx), ctx, [du[i] for i in order], scores.tolist())
