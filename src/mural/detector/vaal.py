@@ -107,7 +107,7 @@ def _kaiming(m: nn.Module) -> None:
 
 def build_vaal(
     image_size: int, latent_dim: int, channels: int, seed: int
-) -> tuple[nn.Module, nn.Module]:
+) -> tuple[_VAE, nn.Module]:
     """``(vae, discriminator)`` initialised from ``seed`` (global RNG restored)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -244,11 +244,11 @@ def vaal_labelled_probability(
             if step:
                 bu, bl = draw()
             with torch.no_grad():
-                mu_u = vae(bu, gen)[1]
-                mu_l = vae(bl, gen)[1] if bl is not None else None
-            d_loss = bce(disc(mu_u), 0.0)
-            if mu_l is not None:
-                d_loss = d_loss + bce(disc(mu_l), 1.0)
+                code_u = vae(bu, gen)[1]
+                code_l = vae(bl, gen)[1] if bl is not None else None
+            d_loss = bce(disc(code_u), 0.0)
+            if code_l is not None:
+                d_loss = d_loss + bce(disc(code_l), 1.0)
             opt_d.zero_grad()
             d_loss.backward()
             opt_d.step()

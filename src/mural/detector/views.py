@@ -132,7 +132,8 @@ def rotation_maps(
 
     def to_view(b: NDArray[np.float64]) -> NDArray[np.float64]:
         b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-        return np.clip(_corners_bbox(b, fwd) / k, 0.0, hi)
+        out: NDArray[np.float64] = np.clip(_corners_bbox(b, fwd) / k, 0.0, hi)
+        return out
 
     def to_original(b: NDArray[np.float64]) -> NDArray[np.float64]:
         b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
@@ -286,7 +287,7 @@ def _apply(
         from PIL import Image
 
         nw, nh = max(1, int(w * v)), max(1, int(h * v))
-        return _from_pil(_to_pil(img).resize((nw, nh), Image.BILINEAR)), to_view, to_orig
+        return _from_pil(_to_pil(img).resize((nw, nh), Image.Resampling.BILINEAR)), to_view, to_orig
     if name == "cutout":
         ref = np.zeros((0, 4)) if reference is None else reference
         out = img.clone()

@@ -93,7 +93,9 @@ class ViewPrediction(dict):  # type: ignore[type-arg]
     Keys: ``boxes`` ``(K, 4)`` float64 xyxy original pixels; ``scores`` ``(K,)``;
     ``labels`` ``(K,)`` int64 ``0..C-1``; ``probs`` ``(K, C + 1)`` softmax class
     probabilities, background last; ``proposals`` ``(K, 4)`` the RPN proposal each box was
-    regressed from (original pixels).
+    regressed from (original pixels); ``view_boxes`` ``(K, 4)`` the boxes in the view's
+    pixels; with ``reference`` boxes given, ``reference_view`` ``(R, 4)``: those mapped
+    into the view.
     """
 
 

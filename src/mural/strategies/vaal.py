@@ -52,7 +52,7 @@ def _thumbnail(path: Any, size: int) -> np.ndarray:
     try:
         with Image.open(path) as im:
             im.draft("RGB", (size * 2, size * 2))
-            arr = np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR))
+            arr = np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
     except OSError as exc:
         raise DataError(f"{path}: cannot read image for VAAL ({exc})") from None
     return arr.transpose(2, 0, 1).copy()
