@@ -14,7 +14,7 @@ predicted on the original view: its reference boxes are the detections with scor
 the reference's ``-a FCDR``: ``hflip``, ``cutout:2``, ``resize:0.8``, ``rotate:5``; see
 :mod:`mural.detector.views`) is predicted, and the reference boxes are mapped *into the
 view* (``reference_view``) and compared there with the view's detections (``view_boxes``,
-all the model returns): for a reference box ``b`` (class probabilities ``p`` over the
+above the same threshold): for a reference box ``b`` (class probabilities ``p`` over the
 ``C + 1`` outputs, ``s`` its largest foreground probability, ``prob_max``) and the view's
 box ``b'`` of highest IoU with it (``p'``, ``s'``), the consistency is
 ``|IoU(b, b') + ½ (1 - JS(p, p')) (s + s') - β|`` with ``β = 1.3`` (``-bp``). The image's
