@@ -142,3 +142,20 @@ def test_export_refuses_a_damaged_selection_with_exit_2(tmp_path: Path, capsys) 
     err = capsys.readouterr().err
     assert str(p) in err and "'regions[0]'" in err and "Traceback" not in err
     assert not (tmp_path / "tasks").exists()
+
+
+def test_pool_acquire_refuses_an_estimated_selection(tmp_path: Path) -> None:
+    # estimated costs come from predictions, not from ground truth: nothing to acquire
+    from mural.data.pool import LabeledPool
+
+    from .strategies.helpers import make_dataset
+
+    ds = make_dataset(tmp_path)
+    pool = LabeledPool(ds)
+    sel = _regions()
+    sel.items = [RegionPick(1, 0, (40, 60), (0, 0, 60, 40), 0.5)]
+    with pytest.raises(DataError, match="mural import"):
+        pool.acquire(sel, 1)
+    assert pool.num_labelled() == 0
+    sel.cost_source = "ground truth"
+    assert pool.acquire(sel, 1) == 3 == pool.num_labelled()  # image 1's three objects
