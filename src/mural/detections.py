@@ -91,17 +91,15 @@ class ScaleDetections:
 
     def factors(self) -> NDArray[np.float64]:
         """Per image, the scale factor ``f`` (scaled / original), shape ``(n,)``."""
-        from .core.geometry import scale_factor
+        from .core.geometry import scale_factors
 
-        return np.array(
-            [scale_factor(tuple(s), self.scale) for s in self.image_sizes], dtype=np.float64
-        )
+        return scale_factors(self.image_sizes, self.scale)
 
     def boxes_original(self) -> NDArray[np.float64]:
         """All boxes in original-image pixels, shape ``(M, 4)``."""
-        f = np.repeat(self.factors(), np.diff(self.offsets))
-        out: NDArray[np.float64] = self.boxes.astype(np.float64) / f[:, None]
-        return out
+        from .core.geometry import scaled_to_original_many
+
+        return scaled_to_original_many(self.boxes, self.offsets, self.factors())
 
     def subset(self, mask: NDArray[np.bool_]) -> ScaleDetections:
         """Keep the boxes where ``mask`` (shape ``(M,)``) is true; images are all kept."""

@@ -351,7 +351,7 @@ def plot_regions(run: RunData, path: Path, per_scale: int = 3) -> bytes | None:
     passes the image's edge), the objects it newly labelled outlined in white."""
     from PIL import Image
 
-    from .core.geometry import scale_factor
+    from .core.geometry import RegionFrame
 
     sels = [(c, s) for c, s in run.selections() if s.get("kind") == "regions" and s["items"]]
     ds = _train_dataset(run)
@@ -384,13 +384,13 @@ def plot_regions(run: RunData, path: Path, per_scale: int = 3) -> bytes | None:
             ax.set_facecolor("#d9d9d9")  # padding: window area outside the image
             ax.imshow(img, extent=(0, info.width, info.height, 0), interpolation="nearest")
             ax.add_patch(Rectangle((0, 0), info.width, info.height, fill=False, ec="black", lw=0.8))
-            f = scale_factor((info.height, info.width), sc)
             ids = ds.ann_ids(iid).tolist()
             boxes = ds.boxes_xyxy(iid)
             lo_x, lo_y, hi_x, hi_y = 0.0, 0.0, float(info.width), float(info.height)
             new = 0
             for it in items:
-                x0, y0, x1, y1 = (float(v) / f for v in it["window"])
+                win = RegionFrame.at((info.height, info.width), sc, it["window"])
+                x0, y0, x1, y1 = win.window_in_original()
                 lo_x, lo_y, hi_x, hi_y = min(lo_x, x0), min(lo_y, y0), max(hi_x, x1), max(hi_y, y1)
                 for _, ann in it["new_objects"]:
                     if int(ann) in ids:  # its box clipped to the window, as labelled (SPEC §5)

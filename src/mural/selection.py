@@ -125,10 +125,11 @@ class RegionPick:
         """The window in original pixels (SPEC §1), when ``image_size`` is known."""
         if self.image_size is None:
             return None
-        from .core.geometry import region_to_original, scale_factor
+        from .core.geometry import RegionFrame
 
-        f = scale_factor(self.image_size, self.scale)
-        x0, y0, x1, y1 = region_to_original(self.window, f)
+        x0, y0, x1, y1 = RegionFrame.at(
+            self.image_size, self.scale, self.window
+        ).window_in_original()
         return (float(x0), float(y0), float(x1), float(y1))
 
 

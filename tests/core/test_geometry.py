@@ -87,3 +87,61 @@ def test_region_frame_round_trip_random(rng: np.random.Generator) -> None:
         fr = RegionFrame.at((h, w), (int(rng.integers(5, 900)), 2000), window=(3, 7, 3 + w, 7 + h))
         b = np.sort(rng.uniform(0, 400, size=(6, 4)), axis=1)
         np.testing.assert_allclose(fr.window_to_original(fr.original_to_window(b)), b)
+
+
+# --- vectorised helpers: equal, bit for bit, to the per-image scalar path --------------
+
+
+def test_scale_factors_match_scalar(rng: np.random.Generator) -> None:
+    from mural.core.geometry import scale_factors
+
+    sizes = rng.integers(1, 3000, size=(200, 2))
+    for scale in [(800, 1333), (480, 800), (1, 1), (600.5, 1000)]:
+        got = scale_factors(sizes, scale)
+        want = np.array([scale_factor(tuple(s), scale) for s in sizes])
+        assert got.shape == (200,)
+        assert np.array_equal(got, want)
+    assert scale_factors(np.zeros((0, 2), np.int64), (800, 1333)).shape == (0,)
+    with pytest.raises(ValueError, match="non-positive"):
+        scale_factors([[10, 0]], (800, 1333))
+    with pytest.raises(ValueError, match="non-positive"):
+        scale_factors([[10, 10]], (0, 1333))
+
+
+def test_many_images_match_region_frame(rng: np.random.Generator) -> None:
+    from mural.core.geometry import (
+        RegionFrame,
+        original_to_scaled_many,
+        scale_factors,
+        scaled_to_original_many,
+    )
+
+    scale = (512, 900)
+    sizes = rng.integers(20, 1500, size=(6, 2))
+    counts = np.array([3, 0, 5, 1, 0, 2])  # images with no boxes included
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    xy = rng.uniform(0, 400, size=(int(counts.sum()), 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(1, 50, size=xy.shape)], axis=1)
+    f = scale_factors(sizes, scale)
+    orig = scaled_to_original_many(boxes, offsets, f)
+    back = original_to_scaled_many(orig, offsets, f)
+    for j in range(6):
+        fr = RegionFrame.at(tuple(sizes[j]), scale)
+        rows = slice(offsets[j], offsets[j + 1])
+        assert np.array_equal(orig[rows], fr.scaled_to_original(boxes[rows]))
+        assert np.array_equal(back[rows], fr.original_to_scaled(orig[rows]))
+    empty = scaled_to_original_many(np.zeros((0, 4)), [0, 0], f[:1])
+    assert empty.shape == (0, 4)
+    with pytest.raises(ValueError, match="offsets"):
+        scaled_to_original_many(boxes, offsets[:-1], f)
+
+
+def test_window_on_image() -> None:
+    from mural.core.geometry import RegionFrame
+
+    # 100 x 200 at (50, 1000): f = 0.5, scaled 50 x 100; a 100 x 200 window at (10, 4)
+    fr = RegionFrame.at((100, 200), (50, 1000), window=(10, 4, 210, 104))
+    assert fr.window_on_image() == (10, 4, 100, 50)
+    # a window inside the scaled image is all image
+    fr = RegionFrame.at((100, 200), (200, 1000), window=(0, 0, 200, 100))
+    assert fr.window_on_image() == (0, 0, 200, 100)

@@ -22,9 +22,12 @@ __all__ = [
     "box_iou",
     "check_size",
     "contained",
+    "original_to_scaled_many",
     "region_to_original",
     "scale_factor",
+    "scale_factors",
     "scaled_size",
+    "scaled_to_original_many",
 ]
 
 Size = tuple[int, int]
@@ -240,6 +243,14 @@ class RegionFrame:
         """The window as a rectangle in original pixels, ``(left/f, top/f, right/f, bottom/f)``."""
         return region_to_original(self.window, self.factor)
 
+    def window_on_image(self) -> Window:
+        """The part of the window that shows the scaled image, in scaled pixels:
+        ``(x0, y0, min(x1, W_s), min(y1, H_s))`` (the rest of the window is padding; empty
+        when ``x1 <= x0`` or ``y1 <= y0`` after the clip)."""
+        hs, ws = self.scaled_size
+        x0, y0, x1, y1 = self.window
+        return x0, y0, min(x1, ws), min(y1, hs)
+
     def clip_to_window(self, boxes: Any) -> NDArray[np.float64]:
         """``(N, 4)`` window-pixel boxes clipped to the window's extent."""
         b = _boxes(boxes).copy()
@@ -266,3 +277,58 @@ def _boxes(boxes: Any) -> NDArray[np.float64]:
     if arr.ndim != 2 or arr.shape[1] != 4:
         raise ValueError(f"boxes must have shape (N, 4) (x0, y0, x1, y1), got {arr.shape}")
     return arr
+
+
+def scale_factors(image_sizes: Any, scale: Sequence[float]) -> NDArray[np.float64]:
+    """:func:`scale_factor` of many images at one scale, vectorised.
+
+    Args:
+        image_sizes: ``(n, 2)`` positive integers ``(H, W)``.
+        scale: ``(min_size, max_size)``.
+
+    Returns:
+        ``(n,)`` float64, each equal (bit for bit) to ``scale_factor(image_sizes[j], scale)``.
+    """
+    sizes = np.asarray(image_sizes, dtype=np.int64).reshape(-1, 2)
+    if (sizes <= 0).any():
+        i = int(np.flatnonzero((sizes <= 0).any(axis=1))[0])
+        raise ValueError(
+            f"image_sizes[{i}] must be positive (a non-positive size), got {sizes[i].tolist()}"
+        )
+    lo, hi = _check_scale(scale)
+    out: NDArray[np.float64] = np.minimum(lo / sizes.min(axis=1), hi / sizes.max(axis=1))
+    return out
+
+
+def _per_box(offsets: Any, factors: Any, m: int) -> NDArray[np.float64]:
+    off = np.asarray(offsets, dtype=np.int64)
+    fac = np.asarray(factors, dtype=np.float64)
+    if off.shape != (fac.shape[0] + 1,) or off[0] != 0 or off[-1] != m:
+        raise ValueError(
+            f"offsets must have n + 1 = {fac.shape[0] + 1} entries from 0 to the box count {m}"
+        )
+    return np.repeat(fac, np.diff(off))[:, None]
+
+
+def scaled_to_original_many(boxes: Any, offsets: Any, factors: Any) -> NDArray[np.float64]:
+    """Boxes of many images in scaled pixels, in original pixels (``boxes / f`` per image).
+
+    Args:
+        boxes: ``(M, 4)`` xyxy, scaled pixels.
+        offsets: ``(n + 1,)``; image ``j`` owns ``boxes[offsets[j]:offsets[j + 1]]``.
+        factors: ``(n,)`` each image's scale factor (:func:`scale_factors`).
+
+    Returns:
+        ``(M, 4)`` float64, row for row :meth:`RegionFrame.scaled_to_original` of its image.
+    """
+    b = _boxes(boxes)
+    out: NDArray[np.float64] = b / _per_box(offsets, factors, b.shape[0])
+    return out
+
+
+def original_to_scaled_many(boxes: Any, offsets: Any, factors: Any) -> NDArray[np.float64]:
+    """Boxes of many images in original pixels, in scaled pixels (``boxes * f`` per image);
+    shapes as in :func:`scaled_to_original_many`."""
+    b = _boxes(boxes)
+    out: NDArray[np.float64] = b * _per_box(offsets, factors, b.shape[0])
+    return out

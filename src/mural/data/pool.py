@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..core import acquire_region, scale_factor, scaled_size
+from ..core import RegionFrame, acquire_region, scaled_size
 from ..errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -233,8 +233,14 @@ class LabeledPool:
 
     def region_factor(self, image_id: int, scale: Sequence[float]) -> float:
         """Resize factor ``f`` of the image at ``scale`` (scaled = original * f)."""
+        return self.region_frame(image_id, scale).factor
+
+    def region_frame(
+        self, image_id: int, scale: Sequence[float], window: Sequence[int] | None = None
+    ) -> RegionFrame:
+        """The image's pixel frames at ``scale`` (original <-> scaled <-> ``window``)."""
         info = self.dataset.image(image_id)
-        return scale_factor((info.height, info.width), scale)
+        return RegionFrame.at((info.height, info.width), scale, window)
 
     def _check_window(self, image_id: int, scale: Sequence[float], window: Any) -> tuple[int, ...]:
         try:
@@ -382,8 +388,8 @@ class LabeledPool:
         """The GT objects a region would label (labelled or not yet); no state change."""
         iid = self._check_image(image_id)
         boxes, _, ann_ids = self.oracle.reveal(iid)
-        f = self.region_factor(iid, scale)
-        lab, _, _ = _acquire(boxes * f, window, self.visible_threshold)
+        frame = self.region_frame(iid, scale)
+        lab, _, _ = _acquire(frame.original_to_scaled(boxes), window, self.visible_threshold)
         return [(iid, int(ann_ids[k])) for k in lab]
 
     def add_region(
@@ -405,13 +411,10 @@ class LabeledPool:
         sc = _scale_tuple(scale)
         win = self._check_window(iid, sc, window)
         boxes, labels, ann_ids = self.oracle.reveal(iid)
-        f = self.region_factor(iid, sc)
-        scaled = boxes * f
+        frame = self.region_frame(iid, sc, win)
+        scaled = frame.original_to_scaled(boxes)
         lab, clipped, ign = _acquire(scaled, win, self.visible_threshold)
-        x0, y0, x1, y1 = win
-        ig = scaled[ign].copy()
-        ig[:, 0::2] = np.clip(ig[:, 0::2], x0, x1) - x0
-        ig[:, 1::2] = np.clip(ig[:, 1::2], y0, y1) - y0
+        ig = frame.clip_to_window(frame.scaled_to_window(scaled[ign]))
         cats = [int(self.dataset.category_of(int(labels[k]))) for k in lab]
         return self.add_region_labels(
             iid,
@@ -553,11 +556,9 @@ class LabeledPool:
         for r in self.regions:
             if r.image_id != iid or all(a is not None for a in r.ann_ids):
                 continue
-            f = self.region_factor(iid, r.scale)
-            off = np.array([r.window[0], r.window[1], r.window[0], r.window[1]], dtype=np.float64)
-            for a, b in zip(r.ann_ids, r.boxes, strict=True):
-                if a is None:
-                    out.append(((np.asarray(b, dtype=np.float64) + off) / f).reshape(1, 4))
+            frame = self.region_frame(iid, r.scale, r.window)
+            drawn = [b for a, b in zip(r.ann_ids, r.boxes, strict=True) if a is None]
+            out.append(frame.window_to_original(np.asarray(drawn, dtype=np.float64)))
         res = np.concatenate(out, axis=0).reshape(-1, 4)
         info = self.dataset.image(iid)
         res[:, 0::2] = np.clip(res[:, 0::2], 0.0, float(info.width))

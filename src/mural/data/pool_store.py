@@ -85,14 +85,9 @@ def pool_to_coco(pool: LabeledPool) -> dict[str, Any]:
         for ann in ds.annotations_of(iid):
             add(_coco_gt(ann, "full", cyc))
     for k, r in enumerate(pool.regions):
-        info = ds.image(r.image_id)
-        f = pool.region_factor(r.image_id, r.scale)
-        x0, y0 = r.window[0], r.window[1]
-        for a, b, c in zip(r.ann_ids, r.boxes, r.category_ids, strict=True):
-            bx0 = min(max((b[0] + x0) / f, 0.0), float(info.width))
-            by0 = min(max((b[1] + y0) / f, 0.0), float(info.height))
-            bx1 = min(max((b[2] + x0) / f, 0.0), float(info.width))
-            by1 = min(max((b[3] + y0) / f, 0.0), float(info.height))
+        frame = pool.region_frame(r.image_id, r.scale, r.window)
+        orig = frame.clip_to_image(frame.window_to_original(r.boxes)).tolist()
+        for a, (bx0, by0, bx1, by1), c in zip(r.ann_ids, orig, r.category_ids, strict=True):
             bw, bh = bx1 - bx0, by1 - by0
             add(
                 {

@@ -26,7 +26,7 @@ import torch
 from numpy.typing import NDArray
 from PIL import Image
 
-from ..core import scaled_size
+from ..core import RegionFrame
 from ..errors import DataError
 from .coco import CocoDataset
 from .pool import LabeledPool
@@ -246,11 +246,11 @@ class TrainingSamples(torch.utils.data.Dataset):  # type: ignore[type-arg]
         r = self.pool.regions[k]
         info = self.dataset.image(r.image_id)
         h, w = info.height, info.width
-        hs, ws = scaled_size((h, w), r.scale)
+        frame = RegionFrame.at((h, w), r.scale, r.window)
+        hs, ws = frame.scaled_size
         orig = self._original(r.image_id)
-        x0, y0, x1, y1 = r.window
         # The part of the window on the scaled image; the rest is padding.
-        cx1, cy1 = min(x1, ws), min(y1, hs)
+        x0, y0, cx1, cy1 = frame.window_on_image()
         out = self._mean[:, None, None].expand(3, h, w).clone()
         if cx1 > x0 and cy1 > y0:
             out[:, : cy1 - y0, : cx1 - x0] = _to_tensor(

@@ -71,15 +71,16 @@ def render_crop(
     """
     from PIL import Image
 
-    from ..core import scaled_size
+    from ..core import RegionFrame
 
     w, h = image.size
-    hs, ws = scaled_size((h, w), scale)
-    x0, y0, x1, y1 = (int(v) for v in window)
+    frame = RegionFrame.at((h, w), scale, window)
+    hs, ws = frame.scaled_size
+    x0, y0, x1, y1 = frame.window
     fill = np.round(np.asarray(mean_color, dtype=np.float64) * 255.0).astype(np.uint8)
     out = np.empty((y1 - y0, x1 - x0, 3), dtype=np.uint8)
     out[:] = fill
-    cx1, cy1 = min(x1, ws), min(y1, hs)
+    x0, y0, cx1, cy1 = frame.window_on_image()
     if cx1 > x0 and cy1 > y0:
         try:  # the training samples' own resampling, so the pixels are the same
             from ..data.samples import scaled_crop
@@ -292,12 +293,13 @@ def _check_regions(regions: Any, dataset: CocoDataset, where: str) -> list[dict[
 
 def _window_original(r: dict[str, Any], info: Any) -> list[float]:
     """The region's window in original pixels (``window / f``)."""
-    from ..core import scale_factor
+    from ..core import RegionFrame
 
     if r.get("window_original") is not None:
         return [float(v) for v in r["window_original"]]
-    f = scale_factor((info.height, info.width), r["scale"])
-    return [float(v) / f for v in r["window"]]
+    return list(
+        RegionFrame.at((info.height, info.width), r["scale"], r["window"]).window_in_original()
+    )
 
 
 def _same_export(old: dict[str, Any], new: dict[str, Any]) -> bool:

@@ -45,7 +45,7 @@ from urllib.parse import unquote
 
 import numpy as np
 
-from ..core import box_iou, scale_factor
+from ..core import RegionFrame, box_iou
 from ..errors import ConfigError, DataError
 from ..io import read_json
 from .tasks import TaskIndex, load_tasks
@@ -410,10 +410,11 @@ def _clip_task_boxes(
     image; every problem appended to ``problems``."""
     h, w = (int(v) for v in t["crop_size"])
     info = dataset.image(int(t["image_id"]))
-    f = scale_factor((info.height, info.width), t["scale"])
     x0w, y0w = int(t["window"][0]), int(t["window"][1])
+    frame = RegionFrame.at((info.height, info.width), t["scale"], (x0w, y0w, x0w + w, y0w + h))
     # the image's part of the crop: its scaled extent (W * f, H * f), not the padding
-    cw, ch = min(float(w), info.width * f - x0w), min(float(h), info.height * f - y0w)
+    _, _, iw, ih = (float(v) for v in frame.original_to_window((0, 0, info.width, info.height))[0])
+    cw, ch = min(float(w), iw), min(float(h), ih)
     known_labels = sorted([*cat_by_name, ignore_label])
     boxes: list[list[float]] = []
     cats: list[int] = []
@@ -609,11 +610,12 @@ def apply_plan(
             gt_boxes, gt_labels, gt_ids = pool.oracle.reveal(iid)
             if gt_ids.shape[0]:
                 info = dataset.image(iid)
-                f = scale_factor((info.height, info.width), t["scale"])
                 x0w, y0w = int(t["window"][0]), int(t["window"][1])
-                s = gt_boxes * f - np.array([x0w, y0w, x0w, y0w], dtype=np.float64)
-                s[:, 0::2] = np.clip(s[:, 0::2], 0, t["crop_size"][1])
-                s[:, 1::2] = np.clip(s[:, 1::2], 0, t["crop_size"][0])
+                ch, cw = (int(v) for v in t["crop_size"])
+                frame = RegionFrame.at(
+                    (info.height, info.width), t["scale"], (x0w, y0w, x0w + cw, y0w + ch)
+                )
+                s = frame.clip_to_window(frame.original_to_window(gt_boxes))
                 gcats = [dataset.category_of(int(v)) for v in gt_labels]
                 m = _match_gt(bx, cats, s, gcats)
                 ann_ids = [None if j is None else int(gt_ids[j]) for j in m]

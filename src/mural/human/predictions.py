@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.geometry import scale_factor, scaled_size
+from ..core.geometry import RegionFrame, scaled_size
 from ..detections import Detections, ScaleDetections
 from ..errors import ConfigError, DataError
 from ..io import read_json
@@ -95,6 +95,7 @@ def read_results(
     def bad(i: int, field: str, msg: str) -> None:
         problems.append(f"{name}: entry {i}: field '{field}': {msg}")
 
+    frames: dict[int, RegionFrame] = {}
     for i, e in enumerate(data):
         if not isinstance(e, dict):
             problems.append(f"{name}: entry {i}: must be an object, got {type(e).__name__}")
@@ -126,8 +127,10 @@ def read_results(
         if not ok:
             continue
         hh, ww = sizes[iid]
-        f = scale_factor((hh, ww), pf.scale)
-        hs, ws = scaled_size((hh, ww), pf.scale)
+        frame = frames.get(iid)
+        if frame is None:
+            frame = frames[iid] = RegionFrame.at((hh, ww), pf.scale)
+        hs, ws = frame.scaled_size
         lim_w, lim_h = (float(ww), float(hh)) if pf.coords == "original" else (ws, hs)
         x0, y0, x1, y1 = max(x, 0.0), max(y, 0.0), min(x + w, lim_w), min(y + h, lim_h)
         if x1 <= x0 or y1 <= y0:
@@ -138,9 +141,9 @@ def read_results(
                 "check --coords",
             )
             continue
-        if pf.coords == "original":
-            x0, y0 = x0 * f, y0 * f
-            x1, y1 = min(x1 * f, float(ws)), min(y1 * f, float(hs))
+        if pf.coords == "original":  # to scaled pixels, the far side clipped to the image
+            x0, y0, x1, y1 = (float(v) for v in frame.original_to_scaled((x0, y0, x1, y1))[0])
+            x1, y1 = min(x1, float(ws)), min(y1, float(hs))
         rows.setdefault(iid, []).append((x0, y0, x1, y1, float(score), dataset.label_of(cid)))
     if problems:
         more = f"\n... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from ..core.geometry import region_to_original, scale_factor
+from ..core.geometry import RegionFrame, original_to_scaled_many, scale_factors
 from ..selection import Granularity
 from .base import (
     DETECTION_OPTIONS,
@@ -143,9 +143,7 @@ def filter_detections(
     scores = np.asarray(sd.scores, dtype=np.float64)
     mask = keep_img[det_img] & (scores >= threshold)
     sizes = np.asarray(sd.image_sizes, dtype=np.int64).reshape(-1, 2)
-    factors = np.array(
-        [scale_factor((int(h), int(w)), sd.scale) for h, w in sizes], dtype=np.float64
-    )
+    factors = scale_factors(sizes, sd.scale)
     if drop_known and mask.any():
         with_labels = {k[0] for k in pool.labelled_keys()} | set(pool.full_images)
         with_labels |= {r.image_id for r in pool.regions}
@@ -156,11 +154,11 @@ def filter_detections(
             if iid in with_labels:
                 lb = np.asarray(pool.labelled_boxes(iid), dtype=np.float64).reshape(-1, 4)
                 lab_counts[j] = lb.shape[0]
-                chunks.append(lb * factors[j])
+                chunks.append(lb)
         if chunks:
-            lab_boxes = np.concatenate(chunks, axis=0)
             # chunks follow ``pos`` order = ascending image position, so offsets line up
             lab_offsets = np.concatenate([[0], np.cumsum(lab_counts)]).astype(np.int64)
+            lab_boxes = original_to_scaled_many(np.concatenate(chunks), lab_offsets, factors)
             sel = np.flatnonzero(mask)
             known = known_mask(boxes[sel], det_img[sel], lab_boxes, lab_offsets, iou_known)
             mask[sel[known]] = False
@@ -174,9 +172,9 @@ def filter_detections(
                 continue
             rows = np.flatnonzero(mask & (det_img == j))
             if rows.size:
-                inside = _inside_windows(
-                    boxes[rows] / factors[j], rs, (int(sizes[j, 0]), int(sizes[j, 1]))
-                )
+                size = (int(sizes[j, 0]), int(sizes[j, 1]))
+                orig = RegionFrame.at(size, sd.scale).scaled_to_original(boxes[rows])
+                inside = _inside_windows(orig, rs, size)
                 mask[rows[inside]] = False
     per_img = np.bincount(det_img[mask], minlength=ids.shape[0])[pos]
     offsets = np.concatenate([[0], np.cumsum(per_img)]).astype(np.int64)
@@ -203,7 +201,7 @@ def _inside_windows(
     out = np.zeros(boxes.shape[0], dtype=bool)
     eps = 1e-6
     for r in regions:
-        x0, y0, x1, y1 = region_to_original(r.window, scale_factor(image_size, r.scale))
+        x0, y0, x1, y1 = RegionFrame.at(image_size, r.scale, r.window).window_in_original()
         out |= (
             (boxes[:, 0] >= x0 - eps)
             & (boxes[:, 1] >= y0 - eps)
