@@ -39,6 +39,7 @@ __all__ = [
     "config_to_dict",
     "convert_value",
     "load_config",
+    "load_config_sections",
     "packaged_config",
     "packaged_configs",
 ]
@@ -436,8 +437,17 @@ def packaged_config(name: str) -> Path:
 def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> RunConfig:
     """Read a YAML config (a file, or the name of a shipped one), apply overrides, validate.
 
-    Relative dataset paths are resolved against the current directory.
+    Relative dataset paths are resolved against the current directory. A top-level
+    ``compare`` section (``mural compare``'s strategies and seeds) is left aside.
     """
+    return load_config_sections(path, overrides, ("compare",))[0]
+
+
+def load_config_sections(
+    path: str | os.PathLike[str], overrides: Sequence[str] = (), sections: Sequence[str] = ()
+) -> tuple[RunConfig, dict[str, Any]]:
+    """:func:`load_config`, with the top-level keys named in ``sections`` (e.g. ``compare``)
+    taken out of the file before validation and returned as they are, by key."""
     p = Path(path)
     if not p.is_file():
         p = packaged_config(str(path))
@@ -447,6 +457,7 @@ def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> 
         raise ConfigError(f"{p}: not valid YAML ({exc})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a mapping at the top level")
+    aside = {k: data.pop(k) for k in sections if k in data}
     try:
         cfg = config_from_dict(apply_overrides(data, overrides))
     except ConfigError as exc:
@@ -456,4 +467,4 @@ def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> 
         v = getattr(d, k)
         if v is not None:
             setattr(d, k, str(Path(v).expanduser().resolve()))
-    return cfg
+    return cfg, aside

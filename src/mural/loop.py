@@ -311,6 +311,9 @@ class _Run:
             "mAP": m["AP"],
             "AP50": m["AP50"],
             "per_class_AP": {n: m.get(f"AP/{n}") for n in self.val_ds.class_names},
+            "labelled_per_class": dict(
+                zip(self.train_ds.class_names, pool.class_counts().tolist(), strict=True)
+            ),
             "coco": m,
         }
         atomic_write_json(out, record)

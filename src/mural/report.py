@@ -38,9 +38,11 @@ from .selection import read_selection
 
 __all__ = [
     "RunData",
+    "difficult_classes",
     "find_runs",
     "group_runs",
     "mean_std_curve",
+    "plot_class_objects",
     "text_table",
     "write_report",
 ]
@@ -486,17 +488,44 @@ def _last_common(group: Sequence[RunData]) -> list[dict[str, Any]]:
     return [r.records[k - 1] for r in group] if k else []
 
 
-def _per_class_rows(
-    groups: dict[str, list[RunData]],
-) -> tuple[list[str], list[list[str]], list[set[int]]]:
-    labels = list(groups)
-    classes = [
+def _evaluated_classes(groups: dict[str, list[RunData]]) -> list[str]:
+    """Classes with a per-class AP in some label's last common cycle, in first-seen order."""
+    return [
         c
         for c in _class_order(groups)
         if any(
             c in (rec.get("per_class_AP") or {}) for g in groups.values() for rec in _last_common(g)
         )
     ]
+
+
+def _class_ap(group: Sequence[RunData], name: str) -> float:
+    """Mean over the group's seeds of class ``name``'s AP at the last common cycle."""
+    vals = np.array([_num((r.get("per_class_AP") or {}).get(name)) for r in _last_common(group)])
+    fin = vals[np.isfinite(vals)]
+    return float(fin.mean()) if fin.size else float("nan")
+
+
+def difficult_classes(groups: dict[str, list[RunData]], below: float = 0.30) -> list[str]:
+    """Classes whose AP at the last cycle is below ``below`` (paper Tab. 3: 30 % on COCO):
+    the mean over labels of each label's seed-mean AP, so no strategy picks the list."""
+    out = []
+    for c in _evaluated_classes(groups):
+        means = [_class_ap(g, c) for g in groups.values()]
+        fin = [m for m in means if math.isfinite(m)]
+        if fin and float(np.mean(fin)) < below:
+            out.append(c)
+    return out
+
+
+def _per_class_rows(
+    groups: dict[str, list[RunData]], classes: Sequence[str] | None = None
+) -> tuple[list[str], list[list[str]], list[set[int]]]:
+    """Tab. 3: the mAP row, then one row per class (``classes``, default all evaluated);
+    cells mean ± std over seeds at the last common cycle; bold cells the best label."""
+    labels = list(groups)
+    if classes is None:
+        classes = _evaluated_classes(groups)
     rows, bold = [], []
     for name, getter in [("mAP", lambda rec: rec.get("mAP"))] + [
         (c, (lambda rec, c=c: (rec.get("per_class_AP") or {}).get(c))) for c in classes
@@ -562,18 +591,52 @@ def _settings(run: RunData) -> str:
     return ", ".join(parts)
 
 
-def write_report(
-    run_dirs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str]
-) -> Path:
-    """Write the figures (PNG) and ``index.html`` for the runs under ``run_dirs``.
+def plot_class_objects(groups: dict[str, list[RunData]], path: Path) -> bytes | None:
+    """Labelled objects per class in ``D_L`` against that class's AP (%), both at the last
+    common cycle and averaged over seeds, one colour per label, x logarithmic (Fig. 3).
+    ``None`` when no record holds ``labelled_per_class``."""
+    points = []
+    for label, group in groups.items():
+        recs = _last_common(group)
+        if not recs or not all(rec.get("labelled_per_class") for rec in recs):
+            continue
+        for c in _evaluated_classes(groups):
+            counts = [_num((rec.get("labelled_per_class") or {}).get(c)) for rec in recs]
+            ap = _class_ap(group, c)
+            if math.isfinite(ap):
+                points.append((label, c, float(np.nanmean(counts)), 100 * ap))
+    if not points:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    labels = list(groups)
+    for j, label in enumerate(labels):
+        pts = [p for p in points if p[0] == label]
+        if not pts:
+            continue
+        xs = [max(p[2], 0.8) for p in pts]  # a class with no labelled object sits at 0.8
+        ax.scatter(xs, [p[3] for p in pts], color=f"C{j % 10}", s=28, label=label, zorder=3)
+        if j == 0:
+            for p, xv in zip(pts, xs, strict=True):
+                ax.annotate(p[1], (xv, p[3]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.axhline(30, color="#999", ls="--", lw=1, label="30 % (difficult below)")
+    ax.set_xscale("log")
+    ax.set_xlabel("labelled objects of the class in D_L (last cycle, log scale)")
+    ax.set_ylabel("AP of the class (%)")
+    ax.set_title("Class frequency against class AP (last cycle)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return _save(fig, path)
 
-    Returns the path of ``index.html``.
-    """
-    runs = find_runs(run_dirs)
-    groups = group_runs(runs)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    parts = [
+
+def _pm(d: dict[str, Any], pct: bool = True) -> str:
+    """``mean ± std`` of a summary entry ``{"mean", "std", "n"}``."""
+    m = d.get("mean")
+    return _fmt(float("nan") if m is None else m, d.get("std") or 0.0, int(d.get("n") or 0), pct)
+
+
+def _head() -> list[str]:
+    return [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8"><title>mural report</title>',
         f"<style>{CSS}</style></head><body>",
@@ -582,8 +645,12 @@ def write_report(
         "Active Learning for object detection); the numbers in brackets name the paper's "
         "figure or table each one mirrors. Runs are grouped by label (config <code>name</code>, "
         "else strategy); values are the mean over a label's seeds, ± the sample standard "
-        "deviation when it has several. The figures are also in this folder as PNG.</p>",
+        "deviation when it has several. The figures are also in this folder as PNG, the "
+        "statistics in <code>compare.json</code>.</p>",
     ]
+
+
+def _runs_section(groups: dict[str, list[RunData]]) -> list[str]:
     rows = [
         [
             g,
@@ -594,15 +661,17 @@ def write_report(
         ]
         for g, grp in groups.items()
     ]
-    parts += [
+    return [
         "<h2>Runs</h2>",
         _table(["label", "seeds", "cycles done", "settings", "folders"], rows, left={0, 1, 3, 4}),
         '<p class="note">cycles done: active-learning cycles after the initial training '
         "(cycle 0).</p>",
     ]
 
-    parts.append("<h2>mAP against labelled objects (Fig. 4/5)</h2>")
-    parts.append(
+
+def _curves_section(groups: dict[str, list[RunData]], out: Path) -> list[str]:
+    parts = [
+        "<h2>mAP against labelled objects (Fig. 4/5)</h2>",
         _figure(
             plot_curves(groups, out / "map_vs_objects.png"),
             "mAP against objects",
@@ -611,8 +680,8 @@ def write_report(
             "seeds), one point per cycle, as in the paper's Fig. 4 (coarse-grained baselines) "
             "and Fig. 5 (fine-grained baselines). Band: ± one standard deviation over seeds, "
             "for labels with several seeds.",
-        )
-    )
+        ),
+    ]
     labels = list(groups)
     curves = {g: (mean_std_curve(groups[g]), mean_std_curve(groups[g], "AP50")) for g in labels}
     k = max((len(c[0][0]) for c in curves.values()), default=0)
@@ -640,37 +709,160 @@ def write_report(
         '<p class="note">The numbers behind the figure (the paper lists them in its '
         "supplementary Tab. 2/3): objects = labelled after the initial set.</p>"
     )
+    return parts
 
-    parts.append("<h2>Per-class AP (%) of the last cycle (Tab. 3)</h2>")
+
+def _stats_section(summary: dict[str, Any]) -> list[str]:
+    """Area under the curve, mAP at equal cost, objects spent, paired differences."""
+    labs = summary["labels"]
+    lo, hi = summary["cost_range"]
+    budget = summary["budget"]
+    parts = ["<h2>Comparison over seeds</h2>"]
+    if hi is None or lo is None or not hi > lo:
+        parts.append(
+            '<p class="note">No common cost range yet (every run needs a second cycle).</p>'
+        )
+        return parts
+    rows = []
+    for g, d in labs.items():
+        spent, over = d["mean_spent_per_cycle"], d["overshoot"]
+        rows.append(
+            [
+                g,
+                str(d["auc"]["n"]),
+                _pm(d["auc"]),
+                "–" if spent is None else f"{spent:.1f}",
+                "–" if over is None else f"{100 * over:+.1f} %",
+            ]
+        )
+    parts.append(
+        _table(
+            ["label", "seeds", "normalised AUC (mAP %)", "objects spent per cycle", "vs budget"],
+            rows,
+        )
+    )
+    parts.append(
+        f'<p class="note">Normalised AUC: the area under each run\'s mAP-against-cost curve '
+        f"(linear between cycles, exact trapezoids) over the cost range every run reached, "
+        f"[{lo:.0f}, {hi:.0f}] objects labelled after the initial set, divided by its width "
+        f"(the curve's mean mAP there); mean ± std over seeds. The budget rule stops a "
+        f"selection at or above the budget ({budget if budget is not None else '?'} objects), "
+        f"so strategies spend different amounts: <i>vs budget</i> is the mean overshoot.</p>"
+    )
+    grid = summary["equal_cost_grid"]
+    if grid:
+        head = ["label"] + [f"{c:.0f}" for c in grid]
+        erows = [
+            [g]
+            + [
+                _pm({"mean": m, "std": s, "n": n})
+                for m, s, n in zip(
+                    d["equal_cost"]["mean"],
+                    d["equal_cost"]["std"],
+                    d["equal_cost"]["n"],
+                    strict=True,
+                )
+            ]
+            for g, d in labs.items()
+        ]
+        parts.append(_table(head, erows))
+        parts.append(
+            '<p class="note">mAP (%) interpolated at equal cost: each run\'s curve read at '
+            "0, B, 2B, … objects (B the budget, up to the common range), linearly between its "
+            "cycles, so no strategy gains from spending more than another per cycle.</p>"
+        )
+    prow = []
+    for p in summary["paired"]:
+        metric = "AUC" if p["metric"] == "auc" else f"mAP at {p['cost']:.0f} objects"
+        ci = "–" if p["low"] is None else f"[{100 * p['low']:+.1f}, {100 * p['high']:+.1f}]"
+        seeds = ", ".join(
+            f"{s}: {'–' if v is None else f'{100 * v:+.1f}'}" for s, v in p["per_seed"].items()
+        )
+        prow.append(
+            [f"{p['a']} − {p['b']}", metric, seeds, f"{100 * p['mean']:+.1f}", ci, str(p["n"])]
+        )
+    if prow:
+        conf = round(100 * summary["confidence"])
+        parts.append(
+            _table(
+                ["difference", "of", "per seed", "mean", f"{conf} % interval", "n"],
+                prow,
+                left={0, 1, 2},
+            )
+        )
+        parts.append(
+            f'<p class="note">Paired differences (percentage points) over the seeds both labels '
+            f"ran (runs of one seed share the initial set and the cycle-0 detector): the mean "
+            f"of the n per-seed differences and its {conf} % Student-t interval, mean ± "
+            f"t<sub>n−1</sub> · std / √n (none for n = 1). An interval that holds 0 means "
+            f"the difference is within seed noise.</p>"
+        )
+    return parts
+
+
+def _per_class_section(groups: dict[str, list[RunData]], out: Path) -> list[str]:
+    parts = ["<h2>Per-class AP (%) of the last cycle (Tab. 3)</h2>"]
+    hard = difficult_classes(groups)
+    if hard:
+        head, prow, bold = _per_class_rows(groups, hard)
+        parts.append("<p>Difficult classes (AP below 30 %):</p>")
+        parts.append(_table(head, prow, bold))
+    else:
+        parts.append('<p class="note">No difficult class (every class has AP ≥ 30 %).</p>')
     head, prow, bold = _per_class_rows(groups)
+    parts.append("<p>All classes:</p>")
     parts.append(_table(head, prow, bold))
     parts.append(
         '<p class="note">AP@[.5:.95] per category at the last cycle every seed of a label '
-        "reached, as in the paper's Tab. 3 (difficult categories). Bold: the best label per "
-        "row (none when all are equal).</p>"
+        "reached, as in the paper's Tab. 3: first the difficult classes (AP below 30 % on the "
+        "last cycle, averaged over the labels, as the paper does for COCO), then all classes. "
+        "Bold: the best label per row (none when all are equal).</p>"
     )
+    data = plot_class_objects(groups, out / "class_objects_vs_ap.png")
+    if data is not None:
+        parts.append(
+            _figure(
+                data,
+                "labelled objects per class against class AP",
+                "Labelled objects of each class in D_L against the class's AP, both at the "
+                "last cycle every seed of a label reached (mean over seeds), as in the "
+                "paper's Fig. 3: rare classes tend to be detected worse, which MuRAL's class "
+                "weighting counters. Class names beside the first label's points.",
+            )
+        )
+    else:
+        parts.append(
+            '<p class="note">No per-class labelled counts in these runs (runs '
+            "made before mural recorded them): Fig. 3 is not drawn.</p>"
+        )
+    return parts
 
-    parts.append("<h2>Selected category distribution (Fig. 6)</h2>")
-    parts.append(
+
+def _categories_section(groups: dict[str, list[RunData]], out: Path) -> list[str]:
+    parts = [
+        "<h2>Selected category distribution (Fig. 6)</h2>",
         _figure(
             plot_categories(groups, out / "category_distribution.png"),
             "category distribution",
             "Share of each category among all objects a label selected for labelling over "
             "all cycles, as in the paper's Fig. 6; error bars: std over seeds. A strategy "
             "that picks more of the hard (low-AP) categories corrects the sampling bias.",
-        )
-    )
+        ),
+    ]
     classes = _class_order(groups)
     crow = []
-    for g in labels:
+    for g in groups:
         tot = _category_totals(groups[g])
         crow.append(
             [g] + [f"{tot.get(c, 0.0):.0f}" for c in classes] + [f"{sum(tot.values()):.0f}"]
         )
     parts.append(_table(["label", *classes, "total"], crow))
     parts.append('<p class="note">Objects selected over all cycles (mean over seeds).</p>')
+    return parts
 
-    parts.append("<h2>Selected regions (Fig. 1c)</h2>")
+
+def _regions_section(groups: dict[str, list[RunData]], out: Path) -> list[str]:
+    parts = ["<h2>Selected regions (Fig. 1c)</h2>"]
     drawn = 0
     for grp in groups.values():  # one figure per label: its first seed with region selections
         for r in grp:
@@ -697,6 +889,32 @@ def write_report(
                 break
     if not drawn:
         parts.append('<p class="note">No region selection with readable images.</p>')
+    return parts
+
+
+def write_report(
+    run_dirs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str]
+) -> Path:
+    """Write the figures (PNG), ``compare.json`` (:func:`mural.summary.summarise`) and
+    ``index.html`` for the runs under ``run_dirs``.
+
+    Returns the path of ``index.html``.
+    """
+    from .summary import summarise
+
+    groups = group_runs(find_runs(run_dirs))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = summarise(groups)
+    atomic_write_text(out / "compare.json", json.dumps(summary, indent=2) + "\n")
+    _readable(out / "compare.json")
+    parts = _head()
+    parts += _runs_section(groups)
+    parts += _curves_section(groups, out)
+    parts += _stats_section(summary)
+    parts += _per_class_section(groups, out)
+    parts += _categories_section(groups, out)
+    parts += _regions_section(groups, out)
     parts.append("</body></html>")
     index = out / "index.html"
     atomic_write_text(index, "\n".join(parts) + "\n")

@@ -24,6 +24,7 @@ COMMANDS: list[str] = [
     # the active-learning loop
     "mural.cli.demo",
     "mural.cli.run",
+    "mural.cli.compare",
     "mural.cli.report",
     # datasets
     "mural.cli.synth",
