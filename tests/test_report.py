@@ -15,6 +15,7 @@ from PIL import Image
 
 from mural.report import (
     _region_panels,
+    difficult_classes,
     find_runs,
     group_runs,
     mean_std_curve,
@@ -230,3 +231,38 @@ def test_cli_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "10 / 20.0" in capsys.readouterr().out
     assert (tmp_path / "o" / "index.html").is_file()
     assert main(["report", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_difficult_classes_and_class_objects_figure(tmp_path: Path) -> None:
+    # cat ends at AP 0.5 (mural) and 0.4 (random): mean 0.45, not difficult; dog ends at
+    # 0.3 and 0.2: mean 0.25 < 0.3, difficult, although mural's 0.3 alone is not below 0.3
+    for label, cat, dog in (("mural", 0.5, 0.3), ("random", 0.4, 0.2)):
+        run = fake_run(tmp_path / "runs", label, 0, [0.2, 0.4])
+        f = run / "metrics.jsonl"
+        recs = [json.loads(x) for x in f.read_text().splitlines()]
+        recs[-1]["per_class_AP"] = {"cat": cat, "dog": dog}
+        for r in recs:
+            r["labelled_per_class"] = {"cat": 40, "dog": 4}
+        f.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    groups = group_runs(find_runs([tmp_path / "runs"]))
+    assert difficult_classes(groups) == ["dog"]
+    assert difficult_classes(groups, below=0.5) == ["cat", "dog"]
+    page = write_report([tmp_path / "runs"], tmp_path / "rep").read_text()
+    hard = page[page.index("Difficult classes") : page.index("All classes")]
+    assert '<td class="t">dog</td><td><b>30.0</b></td><td>20.0</td>' in hard
+    assert '<td class="t">cat</td>' not in hard
+    rest = page[page.index("All classes") :]
+    assert '<td class="t">cat</td><td><b>50.0</b></td><td>40.0</td>' in rest
+    png = (tmp_path / "rep" / "class_objects_vs_ap.png").read_bytes()
+    assert base64.b64encode(png).decode() in page and "Fig. 3" in page
+    # the statistics are beside the page, as JSON
+    stats = json.loads((tmp_path / "rep" / "compare.json").read_text())
+    assert list(stats["labels"]) == ["mural", "random"]
+    assert stats["cost_range"] == [0.0, 10.0]
+
+
+def test_no_class_counts_no_figure_3(tmp_path: Path) -> None:
+    fake_run(tmp_path, "random", 0, [0.1, 0.2])
+    page = write_report([tmp_path], tmp_path / "rep").read_text()
+    assert "Fig. 3 is not drawn" in page
+    assert not (tmp_path / "rep" / "class_objects_vs_ap.png").exists()

@@ -615,12 +615,20 @@ def plot_class_objects(groups: dict[str, list[RunData]], path: Path) -> bytes | 
         if not pts:
             continue
         xs = [max(p[2], 0.8) for p in pts]  # a class with no labelled object sits at 0.8
-        ax.scatter(xs, [p[3] for p in pts], color=f"C{j % 10}", s=28, label=label, zorder=3)
+        marker = "osD^v<>"[j % 7]
+        ax.scatter(
+            xs, [p[3] for p in pts], color=f"C{j % 10}", marker=marker, s=28, label=label, zorder=3
+        )
         if j == 0:
             for p, xv in zip(pts, xs, strict=True):
                 ax.annotate(p[1], (xv, p[3]), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.axhline(30, color="#999", ls="--", lw=1, label="30 % (difficult below)")
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("labelled objects of the class in D_L (last cycle, log scale)")
     ax.set_ylabel("AP of the class (%)")
     ax.set_title("Class frequency against class AP (last cycle)")
@@ -746,12 +754,12 @@ def _stats_section(summary: dict[str, Any]) -> list[str]:
         f"(linear between cycles, exact trapezoids) over the cost range every run reached, "
         f"[{lo:.0f}, {hi:.0f}] objects labelled after the initial set, divided by its width "
         f"(the curve's mean mAP there); mean ± std over seeds. The budget rule stops a "
-        f"selection at or above the budget ({budget if budget is not None else '?'} objects), "
+        f"selection at or above the budget ({'?' if budget is None else f'{budget:g}'} objects), "
         f"so strategies spend different amounts: <i>vs budget</i> is the mean overshoot.</p>"
     )
     grid = summary["equal_cost_grid"]
     if grid:
-        head = ["label"] + [f"{c:.0f}" for c in grid]
+        head = ["label \\ objects"] + [f"{c:.0f}" for c in grid]
         erows = [
             [g]
             + [
