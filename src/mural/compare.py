@@ -262,9 +262,14 @@ def plan_comparison(
     base = replace(cfg, dataset=replace(cfg.dataset))
     if base.dataset.synthetic is not None and not base.dataset.synthetic_dir:
         base.dataset.synthetic_dir = str(root / "data")
-    seed_list = [int(s) for s in (seeds if seeds is not None else cfg.seeds)]
-    if not seed_list or len(set(seed_list)) != len(seed_list):
-        raise ConfigError(f"seeds: bad value {seed_list!r}; expected distinct integers")
+    raw = list(seeds if seeds is not None else cfg.seeds)
+    if (
+        not raw
+        or not all(isinstance(s, int) and not isinstance(s, bool) for s in raw)
+        or len(set(raw)) != len(raw)
+    ):
+        raise ConfigError(f"seeds: bad value {raw!r}; expected distinct integers")
+    seed_list = [int(s) for s in raw]
     comp = Comparison(root, base, strategy_specs(strategies, cfg.strategy), seed_list)
     for seed in seed_list:
         shared = comp.shared_config(seed)
@@ -431,7 +436,12 @@ def _ray(
         pending = list(refs)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
-            ray.get(done[0])  # raises the task's error
+            try:
+                ray.get(done[0])
+            except ray.exceptions.RayTaskError as exc:  # the task's own error, as it was
+                if isinstance(exc.cause, MuralError):
+                    raise exc.cause from None
+                raise
             log(f"{refs[done[0]]}: done after {time.monotonic() - t0:.0f} s")
     finally:
         if started:
