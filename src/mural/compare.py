@@ -349,12 +349,14 @@ def run_one(
     progress: bool = False,
 ) -> list[dict[str, Any]]:
     """One (strategy, seed) run from its seed's shared cycle 0 (a Ray task too)."""
-    from .loop import run_loop
+    from .io import claim_folder
+    from .loop import is_run_folder, run_loop
 
     _import_all(imports)
     cfg = config_from_dict(cfg_data)
     dst = Path(path)
     _check_folder(dst, cfg)
+    claim_folder(dst, "run", legacy=is_run_folder)  # mark it mural's before sharing into it
     share_initial_cycle(Path(shared), dst)
     return run_loop(cfg, dst, progress=progress)
 

@@ -13,6 +13,7 @@ Only the standard library and PyYAML are imported here.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -294,6 +295,7 @@ def _check(cfg: RunConfig) -> None:
         need(s.n_train >= 1, "dataset.synthetic.n_train", s.n_train, "an integer >= 1")
         need(s.n_val >= 1, "dataset.synthetic.n_val", s.n_val, "an integer >= 1")
         need(s.size >= 16, "dataset.synthetic.size", s.size, "an integer >= 16")
+        need(s.seed >= 0, "dataset.synthetic.seed", s.seed, "an integer >= 0")
     need(
         0.0 < d.visible_threshold < 1.0,
         "dataset.visible_threshold",
@@ -310,14 +312,15 @@ def _check(cfg: RunConfig) -> None:
         need(0.0 < i.fraction <= 1.0, "initial.fraction", i.fraction, "a number in (0, 1]")
     if i.count is not None:
         need(i.count >= 1, "initial.count", i.count, "an integer >= 1")
-    need(cfg.budget > 0, "budget", cfg.budget, "a number > 0 (objects per cycle)")
+    need(i.seed >= 0, "initial.seed", i.seed, "an integer >= 0")
+    need(cfg.budget > 0, "budget", cfg.budget, "an integer > 0 (objects per cycle)")
     need(cfg.cycles >= 0, "cycles", cfg.cycles, "an integer >= 0")
     need(len(cfg.scales) >= 1, "scales", cfg.scales, "at least one (min_size, max_size) pair")
     for k, (a, b) in enumerate(cfg.scales):
         need(0 < a <= b, f"scales[{k}]", [a, b], "a pair 0 < min_size <= max_size")
     det = cfg.detector
     need(det.epochs >= 1, "detector.epochs", det.epochs, "an integer >= 1")
-    need(det.lr > 0, "detector.lr", det.lr, "a number > 0")
+    need(math.isfinite(det.lr) and det.lr > 0, "detector.lr", det.lr, "a finite number > 0")
     need(det.batch_size >= 1, "detector.batch_size", det.batch_size, "an integer >= 1")
     need(
         0 < det.min_size <= det.max_size,
@@ -331,8 +334,11 @@ def _check(cfg: RunConfig) -> None:
         det.score_threshold,
         "a number in [0, 1)",
     )
+    need(0.0 <= det.hflip_prob <= 1.0, "detector.hflip_prob", det.hflip_prob, "a number in [0, 1]")
     need(len(cfg.seeds) >= 1, "seeds", cfg.seeds, "a non-empty list of integers")
     need(len(set(cfg.seeds)) == len(cfg.seeds), "seeds", cfg.seeds, "distinct integers")
+    for k, sd in enumerate(cfg.seeds):
+        need(0 <= sd < 2**63, f"seeds[{k}]", sd, "an integer in [0, 2**63)")
     need(cfg.workers >= 0, "workers", cfg.workers, "an integer >= 0")
     dev = cfg.device
     ok = dev in ("cpu", "cuda", "auto") or (dev.startswith("cuda:") and dev[5:].isdigit())

@@ -21,10 +21,11 @@ cycle ``N`` only trains and evaluates. Within a cycle, the stages share one
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,14 @@ import yaml
 
 from .config import RunConfig, config_from_dict, config_to_dict
 from .errors import ConfigError
-from .io import atomic_write_json, atomic_write_text, read_json
+from .io import (
+    atomic_write_json,
+    atomic_write_text,
+    claim_folder,
+    folder_lock,
+    read_json,
+    remove_stale_temps,
+)
 from .rundir import STAGE_FILES, STAGES, RunDir
 from .selection import read_selection, write_selection
 
@@ -83,30 +91,40 @@ def load_datasets(cfg: RunConfig, run_dir: Path) -> tuple[Any, Any]:
 
 
 def ensure_synthetic(cfg: RunConfig, root: Path) -> None:
-    """Generate the configured synthetic dataset in ``root`` unless already complete there."""
-    from .data.synthetic import make_synthetic
+    """Generate the configured synthetic dataset in ``root`` unless already complete there.
+
+    ``root`` must be new, empty or mural's (:func:`mural.io.claim_folder`): a folder
+    holding someone else's files is refused, never overwritten. Processes sharing one
+    ``root`` wait for each other (one generates, the others find it complete).
+    """
+    from .data.synthetic import is_synthetic_folder, make_synthetic
 
     s = cfg.dataset.synthetic
     assert s is not None
     stamp = root / ".mural-synthetic.json"
     want = {"seed": s.seed, "n_train": s.n_train, "n_val": s.n_val, "size": s.size}
-    if stamp.is_file():
-        have = read_json(stamp)
-        if have == want:
-            return
-        raise ConfigError(
-            f"{root}: holds a synthetic dataset made with {have}, not {want} "
-            "(fix: choose another dataset.synthetic_dir or --out)"
+    option = "dataset.synthetic_dir" if cfg.dataset.synthetic_dir else "--out (its data/ folder)"
+    claim_folder(root, "synthetic", option=option, legacy=is_synthetic_folder, check_only=True)
+    with folder_lock(root, what="synthetic dataset folder", wait=True):
+        if stamp.is_file():
+            have = read_json(stamp)
+            if have == want:
+                return
+            raise ConfigError(
+                f"{root}: holds a synthetic dataset made with {have}, not {want} "
+                "(fix: choose another dataset.synthetic_dir or --out)"
+            )
+        claim_folder(root, "synthetic", option=option, legacy=is_synthetic_folder)
+        remove_stale_temps(root)
+        make_synthetic(
+            root,
+            seed=s.seed,
+            n_train=s.n_train,
+            n_val=s.n_val,
+            image_size=(s.size, s.size),
+            overwrite=True,
         )
-    make_synthetic(
-        root,
-        seed=s.seed,
-        n_train=s.n_train,
-        n_val=s.n_val,
-        image_size=(s.size, s.size),
-        overwrite=True,
-    )
-    atomic_write_json(stamp, want)
+        atomic_write_json(stamp, want)
 
 
 def _initial_pool(cfg: RunConfig, train: Any) -> Any:
@@ -128,19 +146,86 @@ def _initial_pool(cfg: RunConfig, train: Any) -> Any:
     return pool
 
 
+def read_run_config(path: Path) -> RunConfig:
+    """The ``config.yaml`` of a run folder; a damaged one is refused with a message."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
+        why = " ".join(str(exc).split())
+        raise ConfigError(
+            f"{path}: damaged, not valid YAML ({why}) (fix: restore the file mural wrote, or "
+            "start the run again in a new --out)"
+        ) from None
+    try:
+        return config_from_dict(data or {})
+    except ConfigError as exc:
+        raise ConfigError(
+            f"{path}: damaged: {exc} (fix: restore the file mural wrote, or start the run "
+            "again in a new --out)"
+        ) from None
+
+
+def is_run_folder(path: Path) -> bool:
+    """A run folder an earlier mural made (before folder markers): a readable config.yaml
+    (or, for several seeds, a ``seed_<s>/`` holding one)."""
+    for cand in [path / "config.yaml", *sorted(path.glob("seed_*/config.yaml"))]:
+        try:
+            read_run_config(cand)
+        except (OSError, ConfigError):
+            continue
+        return True
+    return False
+
+
+def _check_same_config(cfg: RunConfig, run_dir: Path) -> bool:
+    """Whether ``run_dir`` already holds ``cfg``'s ``config.yaml``; a different (or
+    damaged) one is refused."""
+    path = RunDir(run_dir).config
+    if not path.is_file():
+        return False
+    if config_to_dict(read_run_config(path)) != config_to_dict(cfg):
+        raise ConfigError(
+            f"{path}: this folder holds a run with a different configuration "
+            "(fix: pass another --out, or the same config and overrides to resume)"
+        )
+    return True
+
+
 def _write_config(cfg: RunConfig, run_dir: Path) -> None:
     """Write ``config.yaml``; a folder holding a different run's config is refused."""
-    text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
-    path = RunDir(run_dir).config
-    if path.is_file():
-        have = config_from_dict(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
-        if config_to_dict(have) != config_to_dict(cfg):
-            raise ConfigError(
-                f"{path}: this folder holds a run with a different configuration "
-                "(fix: pass another --out, or the same config and overrides to resume)"
-            )
+    if not _check_same_config(cfg, run_dir):
+        atomic_write_text(
+            RunDir(run_dir).config, yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+        )
+
+
+def check_folders(cfg: RunConfig, run_dir: Path) -> None:
+    """Refuse, reading only, the folders a run may not write into: a run folder or
+    ``dataset.synthetic_dir`` holding files mural did not write, a run folder holding
+    another configuration's run (or a damaged ``config.yaml``)."""
+    from .data.synthetic import is_synthetic_folder
+
+    if _rank() != 0:
         return
-    atomic_write_text(path, text)
+    claim_folder(run_dir, "run", legacy=is_run_folder, check_only=True)
+    d = cfg.dataset
+    if d.synthetic is not None and d.synthetic_dir:
+        claim_folder(
+            Path(d.synthetic_dir),
+            "synthetic",
+            option="dataset.synthetic_dir",
+            legacy=is_synthetic_folder,
+            check_only=True,
+        )
+    _check_same_config(cfg, run_dir)
+
+
+def _rank() -> int:
+    """This process's rank under ``torchrun`` (0 otherwise)."""
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0
 
 
 # ------------------------------------------------------------------ distributed helpers
@@ -405,6 +490,23 @@ def check_config(cfg: RunConfig) -> None:
     detector_class(d.name).check_config(
         backbone=d.backbone, options=d.options, train_options=d.train_options
     )
+    _check_device(cfg.device)
+
+
+def _check_device(device: str) -> None:
+    """Refuse ``device=cuda`` (or ``cuda:N``) when no such GPU is visible."""
+    if not device.startswith("cuda"):
+        return
+    import torch
+
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    index = int(device[5:]) if device.startswith("cuda:") else 0
+    if index >= n:
+        have = f"{n} CUDA device(s) are visible" if n else "no CUDA GPU is visible"
+        raise ConfigError(
+            f"config key 'device': bad value {device!r}; {have} (fix: device=cpu, or "
+            "device=auto to use a GPU when there is one)"
+        )
 
 
 def rebuild_metrics_log(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -414,7 +516,7 @@ def rebuild_metrics_log(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]
     cycle, ``metrics.json``). Returns the records written.
     """
     rd = RunDir(run_dir)
-    cfg = config_from_dict(yaml.safe_load(rd.config.read_text(encoding="utf-8")))
+    cfg = read_run_config(rd.config)
     records = []
     for c in range(cfg.cycles + 1):
         if not rd.finished(c, cfg.cycles):
@@ -445,23 +547,43 @@ def run_loop(
     from tqdm.auto import tqdm
 
     rd = RunDir(run_dir)
-    rd.root.mkdir(parents=True, exist_ok=True)
-    _deterministic(cfg)
-    check_config(cfg)
-    run = _Run(cfg, rd, progress)
-    if run.dist.rank == 0:
-        _write_config(cfg, rd.root)
-        rebuild_metrics_log(rd.root)
-    run.stage(rd.initial_pool, lambda p: _initial_pool(cfg, run.train_ds).save(p))
-    bar = tqdm(
-        range(cfg.cycles + 1),
-        desc=f"{cfg.label} seed {cfg.seed}",
-        unit="cycle",
-        disable=not progress or run.dist.rank != 0,
-    )
-    for c in bar:
-        run.cycle(c)
-    return rebuild_metrics_log(rd.root)
+    check_config(cfg)  # every value, before anything is written
+    check_folders(cfg, rd.root)
+    with claimed_run_folder(rd.root):
+        _deterministic(cfg)
+        run = _Run(cfg, rd, progress)
+        if run.dist.rank == 0:
+            _write_config(cfg, rd.root)
+            rebuild_metrics_log(rd.root)
+        run.stage(rd.initial_pool, lambda p: _initial_pool(cfg, run.train_ds).save(p))
+        bar = tqdm(
+            range(cfg.cycles + 1),
+            desc=f"{cfg.label} seed {cfg.seed}",
+            unit="cycle",
+            disable=not progress or run.dist.rank != 0,
+        )
+        for c in bar:
+            run.cycle(c)
+        return rebuild_metrics_log(rd.root)
+
+
+@contextlib.contextmanager
+def claimed_run_folder(root: Path) -> Iterator[Path]:
+    """Hold ``root`` as this process's run folder: new, empty or mural's, and locked.
+
+    A folder holding files mural did not write is refused (nothing written there); a run
+    folder another process is writing is refused (:func:`mural.io.folder_lock`). Holding
+    the lock, the temporary files a killed run left are removed. Under ``torchrun`` only
+    rank 0 (``RANK``) locks and cleans; the other ranks follow it.
+    """
+    if _rank() != 0:
+        yield root
+        return
+    claim_folder(root, "run", legacy=is_run_folder, check_only=True)
+    with folder_lock(root, what="run folder"):
+        claim_folder(root, "run", legacy=is_run_folder)
+        remove_stale_temps(root, partial=True)
+        yield root
 
 
 def run_config(
@@ -471,9 +593,13 @@ def run_config(
     rd = RunDir(run_dir)
     if len(cfg.seeds) == 1:
         return {cfg.seed: run_loop(cfg, rd.root, progress=progress)}
-    return {
-        s: run_loop(replace(cfg, seeds=[s]), rd.seed(s).root, progress=progress) for s in cfg.seeds
-    }
+    for s in cfg.seeds:
+        check_config(replace(cfg, seeds=[s]))
+    with claimed_run_folder(rd.root):
+        return {
+            s: run_loop(replace(cfg, seeds=[s]), rd.seed(s).root, progress=progress)
+            for s in cfg.seeds
+        }
 
 
 def _deterministic(cfg: RunConfig) -> None:

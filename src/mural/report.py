@@ -77,22 +77,41 @@ class RunData:
 
 def _read_run(path: Path) -> RunData:
     rd = RunDir(path)
-    lines = rd.metrics_log.read_text(encoding="utf-8").splitlines()
-    try:
-        records = [json.loads(x) for x in lines if x.strip()]
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{rd.metrics_log}: not JSON lines ({exc})") from None
+    mpath = rd.metrics_log
+    fix = "(fix: rerun the same mural run command, which rewrites it from the cycle files)"
+    records: list[dict[str, Any]] = []
+    for n, line in enumerate(mpath.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise DataError(f"{mpath}: line {n}: not a JSON record ({exc}) {fix}") from None
+        if not isinstance(rec, dict) or not isinstance(rec.get("added_objects"), (int, float)):
+            raise DataError(f"{mpath}: line {n}: not a mural metrics record {fix}")
+        records.append(rec)
     config: dict[str, Any] = {}
     if rd.config.is_file():
         import yaml
 
-        config = yaml.safe_load(rd.config.read_text(encoding="utf-8")) or {}
+        try:
+            config = yaml.safe_load(rd.config.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise DataError(
+                f"{rd.config}: damaged, not valid YAML "
+                f"({' '.join(str(exc).split())}) (fix: restore the file mural wrote)"
+            ) from None
+        if not isinstance(config, dict):
+            raise DataError(f"{rd.config}: damaged (fix: restore the file mural wrote)")
     first = records[0] if records else {}
     label = first.get("label") or config.get("name") or first.get("strategy")
     if not label:
         label = (config.get("strategy") or {}).get("name") or path.name
-    seed = first.get("seed", (config.get("seeds") or [0])[0])
-    return RunData(path, str(label), int(seed), records, config)
+    try:
+        seed = int(first.get("seed", (config.get("seeds") or [0])[0]))
+    except (TypeError, ValueError):
+        raise DataError(f"{mpath}: line 1: field 'seed' is not an integer {fix}") from None
+    return RunData(path, str(label), seed, records, config)
 
 
 def find_runs(paths: Iterable[str | os.PathLike[str]]) -> list[RunData]:
@@ -354,6 +373,7 @@ def plot_regions(run: RunData, path: Path, per_scale: int = 3) -> bytes | None:
     from PIL import Image
 
     from .core.geometry import RegionFrame
+    from .data.pixels import to_rgb8
 
     sels = [(c, s) for c, s in run.selections() if s.get("kind") == "regions" and s["items"]]
     ds = _train_dataset(run)
@@ -380,7 +400,7 @@ def plot_regions(run: RunData, path: Path, per_scale: int = 3) -> bytes | None:
             iid, items = images[c]
             info = ds.image(iid)
             try:
-                img = np.asarray(Image.open(ds.image_path(iid)).convert("RGB"))
+                img = np.asarray(to_rgb8(Image.open(ds.image_path(iid)), ds.image_path(iid)))
             except OSError:
                 img = np.full((info.height, info.width, 3), 200, np.uint8)
             ax.set_facecolor("#d9d9d9")  # padding: window area outside the image

@@ -33,6 +33,9 @@ def register(sub: Any) -> None:
         action="store_true",
         help="cityscapes: write group objects (cargroup, ...) as iscrowd=1 instead of skipping",
     )
+    p.add_argument(
+        "--force", action="store_true", help="replace the JSON files of an earlier conversion"
+    )
     p.set_defaults(func=run)
 
 
@@ -42,11 +45,12 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():  # the summary below lists them
         warnings.simplefilter("ignore", cv.ConversionWarning)
         if args.format == "voc":
-            result = cv.convert_voc(args.src, args.out, keep_difficult=not args.drop_difficult)
+            result = cv.convert_voc(args.src, None, keep_difficult=not args.drop_difficult)
         elif args.format == "yolo":
-            result = cv.convert_yolo(args.src, args.out)
+            result = cv.convert_yolo(args.src, None)
         else:
-            result = cv.convert_cityscapes(args.src, args.out, crowd_groups=args.groups_as_crowd)
+            result = cv.convert_cityscapes(args.src, None, crowd_groups=args.groups_as_crowd)
+    cv.save_result(result, args.out, overwrite=args.force)
     print(result.summary())
     first = next(iter(result.paths.values()), None)
     if first is not None:

@@ -45,6 +45,10 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .args import require_torch
+
+    require_torch()  # before anything is written
+
     from ..compare import run_comparison
     from ..config import load_config
     from ..report import find_runs, group_runs, text_table

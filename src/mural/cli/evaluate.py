@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ..errors import ConfigError
+from .args import integer, number
 
 
 def _scale(text: str) -> tuple[int, int]:
@@ -37,9 +38,9 @@ def register(sub: Any) -> None:
         help="MIN,MAX test scale (default: the model's min_size,max_size)",
     )
     p.add_argument("--out", default=None, help="write the metrics here as JSON")
-    p.add_argument("--batch-size", type=int, default=2)
-    p.add_argument("--workers", type=int, default=0)
-    p.add_argument("--score-threshold", type=float, default=0.05)
+    p.add_argument("--batch-size", type=integer(1), default=2)
+    p.add_argument("--workers", type=integer(0), default=0)
+    p.add_argument("--score-threshold", type=number(0, 1), default=0.05)
     p.add_argument(
         "--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto, the GPU if any)"
     )

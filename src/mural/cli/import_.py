@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .args import integer, number
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
@@ -32,10 +34,15 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--dataset", default=None, metavar="COCO.json", help="default: as exported")
     p.add_argument("--images", default=None, metavar="DIR", help="image folder")
-    p.add_argument("--cycle", type=int, default=None, help="cycle to record (default: selection's)")
+    p.add_argument(
+        "--cycle",
+        type=integer(0, what="a cycle number"),
+        default=None,
+        help="cycle to record (default: selection's)",
+    )
     p.add_argument(
         "--tolerance",
-        type=float,
+        type=number(0, what="crop pixels"),
         default=1.0,
         help="how far (crop pixels) a box may pass the crop's edge (default 1.0)",
     )
@@ -60,20 +67,24 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..data.coco import CocoDataset
     from ..human.importer import import_annotations
+    from ..io import folder_lock, remove_stale_temps
 
     ds = CocoDataset.load(args.dataset, args.images, check_images=False) if args.dataset else None
-    rep = import_annotations(
-        args.annotations,
-        args.tasks,
-        args.pool,
-        dataset=ds,
-        fmt=args.format,
-        cycle=args.cycle,
-        tolerance=args.tolerance,
-        match_gt=not args.no_gt_match,
-        skip_empty=args.skip_empty,
-        done=args.done,
-    )
+    # one writer per pool: a second import is refused and changes nothing
+    with folder_lock(args.pool, what="pool folder"):
+        remove_stale_temps(args.pool)
+        rep = import_annotations(
+            args.annotations,
+            args.tasks,
+            args.pool,
+            dataset=ds,
+            fmt=args.format,
+            cycle=args.cycle,
+            tolerance=args.tolerance,
+            match_gt=not args.no_gt_match,
+            skip_empty=args.skip_empty,
+            done=args.done,
+        )
     print(format_report(rep))
     return 0
 

@@ -29,8 +29,10 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..loop import run_config
+    from .args import require_torch
 
     cfg = load_config(args.config, args.overrides)
+    require_torch()
     results = run_config(cfg, args.out, progress=not args.quiet)
     for seed, records in results.items():
         if records:

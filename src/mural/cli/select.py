@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import DEFAULT_SCORE_THRESHOLD
+from .args import number, seed
 
 
 def register(sub: Any) -> None:
@@ -50,7 +51,12 @@ def register(sub: Any) -> None:
         default=None,
         help="labelled pool folder (default: nothing labelled)",
     )
-    p.add_argument("--budget", type=float, required=True, help="budget B in objects")
+    p.add_argument(
+        "--budget",
+        type=number(0, low_open=True, what="objects"),
+        required=True,
+        help="budget B in objects (> 0)",
+    )
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--out", metavar="DIR", help="folder for selection.json")
     where.add_argument(
@@ -63,12 +69,14 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--score-threshold",
-        type=float,
+        type=number(0, 1),
         default=DEFAULT_SCORE_THRESHOLD,
         help="detections with a lower score take no part (default %(default)s: the "
         "detector's own, as detector.score_threshold of mural run)",
     )
-    p.add_argument("--visible-threshold", type=float, default=0.7)
+    p.add_argument(
+        "--visible-threshold", type=number(0, 1, low_open=True, high_open=True), default=0.7
+    )
     p.add_argument("--reduce", choices=["mean", "max", "random"], default="mean")
     p.add_argument("--no-class-weighting", action="store_true", help="Eq. 2 instead of Eq. 4")
     p.add_argument("--no-scale-aware", action="store_true", help="union ablation")
@@ -78,7 +86,7 @@ def register(sub: Any) -> None:
         default="auto",
         help="what a region costs (auto: ground truth when the images have some)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument(
         "--export",
         default=None,

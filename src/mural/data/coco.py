@@ -117,6 +117,12 @@ def format_problems(problems: Sequence[Problem], limit: int = MAX_LISTED_PROBLEM
 # ----------------------------------------------------------------------------- checks
 
 
+#: Ids must fit a signed 64-bit integer (NumPy arrays, pycocotools, SQLite in the tools).
+MAX_ID = 2**63
+#: Image sides must be below this (pixels).
+MAX_SIDE = 2**31
+
+
 def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -155,6 +161,15 @@ class _Checker:
             return f"{plural}[{i}]", None
         if not _is_int(e["id"]):
             self.add(f"{plural}[{i}]", None, "id", f"must be an integer, got {e['id']!r}", "")
+            return f"{plural}[{i}]", None
+        if not -MAX_ID <= e["id"] < MAX_ID:
+            self.add(
+                f"{plural}[{i}]",
+                None,
+                "id",
+                f"{e['id']} is too large (ids must lie within +-2**63)",
+                f"renumber the {plural}",
+            )
             return f"{plural}[{i}]", None
         return kind, e["id"]
 
@@ -227,8 +242,8 @@ def _check_dict(
                 seen_names[name] = iid
         dims_ok = True
         for k in ("height", "width"):
-            if k in e and not (_is_int(e[k]) and e[k] > 0):
-                c.add(entry, iid, k, f"must be a positive integer, got {e[k]!r}")
+            if k in e and not (_is_int(e[k]) and 0 < e[k] < MAX_SIDE):
+                c.add(entry, iid, k, f"must be a positive integer below {MAX_SIDE}, got {e[k]!r}")
                 dims_ok = False
         dims_ok = dims_ok and "height" in e and "width" in e
         if dims_ok and iid is not None and image_ids[iid] == 1:
@@ -375,9 +390,28 @@ def _check_image_file(
     try:
         with Image.open(path) as im:  # reads the header only
             w, h = im.size
+            mode = im.mode
+    except Image.DecompressionBombError as exc:
+        c.add(
+            entry,
+            iid,
+            "file_name",
+            f"image file {path} is too large to decode safely ({exc})",
+            "replace it, or split it into tiles",
+        )
+        return
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         c.add(entry, iid, "file_name", f"image file {path} is unreadable ({exc})", "replace it")
         return
+    if mode == "F" or mode.startswith(("I;32", "F;")):
+        c.add(
+            entry,
+            iid,
+            "file_name",
+            f"image file {path} has pixel mode {mode} (floating-point or 32-bit), which mural "
+            "does not read",
+            "save it as 8-bit (or 16-bit) RGB or greyscale",
+        )
     if declared is not None and (w, h) != (declared["width"], declared["height"]):
         c.add(
             entry,
@@ -397,6 +431,10 @@ def _read_coco_json(path: Path) -> tuple[Any, list[Problem]]:
         return None, [Problem(str(path), None, "", f"unreadable ({exc})")]
     try:
         return json.loads(text), []
+    except RecursionError:
+        return None, [
+            Problem(str(path), None, "", "JSON nested too deeply to read", "replace the file")
+        ]
     except json.JSONDecodeError as exc:
         return None, [
             Problem(
@@ -683,5 +721,7 @@ def _xyxy_clipped(
 
 def _problems_message(path: object, problems: Sequence[Problem]) -> str:
     n = len(problems)
-    head = f"{path}: {n} problem{'s' if n != 1 else ''} in COCO dataset"
+    if n == 1:  # one line: the problem names the file, entry, field and fix
+        return str(problems[0])
+    head = f"{path}: {n} problems in COCO dataset"
     return head + "\n" + format_problems(problems)

@@ -29,6 +29,7 @@ from PIL import Image
 from ..core import RegionFrame
 from ..errors import DataError
 from .coco import CocoDataset
+from .pixels import to_rgb8
 from .pool import LabeledPool
 
 __all__ = [
@@ -50,9 +51,13 @@ def load_rgb(path: str | Path, expect: tuple[int, int] | None = None) -> Image.I
     p = Path(path)
     try:
         with Image.open(p) as im:
-            img = im.convert("RGB")
+            img = to_rgb8(im, p)
     except FileNotFoundError:
         raise DataError(f"{p}: image file not found") from None
+    except Image.DecompressionBombError as exc:
+        raise DataError(
+            f"{p}: image too large to decode safely ({exc}) (fix: replace it or split it)"
+        ) from None
     except OSError as exc:
         raise DataError(f"{p}: cannot decode image ({exc})") from None
     if expect is not None and (img.height, img.width) != tuple(expect):

@@ -14,7 +14,8 @@ from __future__ import annotations
 import colorsys
 import io
 import math
-import shutil
+import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,13 +23,20 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from ..io import atomic_write_bytes, atomic_write_json
+from ..io import (
+    MARKER_FILE,
+    atomic_write_bytes,
+    atomic_write_json,
+    is_mural_folder,
+    remove_stale_temps,
+)
 
 __all__ = [
     "CLASS_HUES",
     "CLASS_NAMES",
     "SyntheticObject",
     "class_frequencies",
+    "is_synthetic_folder",
     "make_synthetic",
     "render_image",
     "shape_mask",
@@ -392,6 +400,56 @@ def _split(
     return images, annotations, files
 
 
+#: Names of the files :func:`make_synthetic` writes under ``images/``.
+_IMAGE_NAME = re.compile(r"^(train|val)_\d{6}\.png$")
+_TEMP_NAME = re.compile(r"^\.(train|val)_\d{6}\.png\.mural-[0-9a-f]{8}\.tmp$")
+
+
+def _own_entries(root: Path) -> list[str]:
+    return [n for n in os.listdir(root) if n != MARKER_FILE]
+
+
+def is_synthetic_folder(root: Path) -> bool:
+    """Whether ``root`` holds a synthetic dataset :func:`make_synthetic` wrote.
+
+    Recognised by the loop's stamp ``.mural-synthetic.json``, by the ``info`` with which
+    :func:`make_synthetic` starts ``train.json``/``val.json``, or (an interrupted run) by
+    holding nothing but ``images/`` with only the generator's file names in it.
+    """
+    if (root / ".mural-synthetic.json").is_file():
+        return True
+    if _own_entries(root) == ["images"] and (root / "images").is_dir():
+        names = os.listdir(root / "images")
+        if all(_IMAGE_NAME.match(n) or _TEMP_NAME.match(n) for n in names):
+            return True
+    for name in ("train.json", "val.json"):
+        try:
+            with open(root / name, encoding="utf-8") as fh:
+                head = fh.read(200)
+        except (OSError, UnicodeDecodeError):
+            continue
+        if head.startswith('{"info": {"description": "mural synthetic shapes'):
+            return True
+    return False
+
+
+def _check_replaceable(root: Path) -> None:
+    """Refuse to replace, in a folder that is not mural's, files the generator would
+    overwrite or delete (``train.json``, ``val.json``, ``images/{train,val}_NNNNNN.png``):
+    they are someone else's. Other files in the folder are never touched."""
+    if is_mural_folder(root) or is_synthetic_folder(root):
+        return
+    clash = [n for n in ("train.json", "val.json") if (root / n).exists()]
+    if (root / "images").is_dir():
+        clash += sorted(f"images/{n}" for n in os.listdir(root / "images") if _IMAGE_NAME.match(n))
+    if clash:
+        shown = ", ".join(clash[:3]) + (" ..." if len(clash) > 3 else "")
+        raise ConfigError(
+            f"{root}: holds {shown}, which mural did not write; --force replaces only a "
+            "dataset mural generated (fix: choose another --out)"
+        )
+
+
 def make_synthetic(
     out_dir: str | Path,
     *,
@@ -414,8 +472,11 @@ def make_synthetic(
     ids are ``1..num_classes`` in :data:`CLASS_NAMES` order, most frequent first.
 
     Args:
-        out_dir: target folder; must be absent or empty unless ``overwrite`` (which deletes
-            only a previous run's ``images/``, ``train.json`` and ``val.json``).
+        out_dir: target folder; must be absent or empty unless ``overwrite``, which
+            deletes only the files the generator writes
+            (``images/{train,val}_NNNNNN.png``, ``train.json``, ``val.json``) of a dataset
+            mural generated, and never anything else; a folder holding such names that
+            mural did not write is refused.
         seed: everything is a function of it (same seed and arguments: same bytes).
         n_train, n_val: images per split.
         image_size: (H, W) of every image.
@@ -431,7 +492,8 @@ def make_synthetic(
         ``{"root": out_dir, "images": out_dir/images, "train": ..., "val": ...}``.
 
     Raises:
-        ConfigError: invalid arguments or a non-empty ``out_dir`` without ``overwrite``.
+        ConfigError: invalid arguments, a non-empty ``out_dir`` without ``overwrite``, or
+            a folder holding dataset files mural did not write.
     """
     image_size = (int(image_size[0]), int(image_size[1]))
     objects_per_image = (int(objects_per_image[0]), int(objects_per_image[1]))
@@ -449,15 +511,20 @@ def make_synthetic(
     root = Path(out_dir)
     if root.exists() and not root.is_dir():
         raise ConfigError(f"{root}: exists and is not a folder; choose another --out")
-    if root.is_dir() and any(root.iterdir()):
+    if root.is_dir() and _own_entries(root):
         if not overwrite:
             raise ConfigError(
                 f"{root}: folder is not empty; choose a new --out or pass --force "
-                "(which replaces images/, train.json and val.json there)"
+                "(which replaces the images, train.json and val.json written there before)"
             )
-        shutil.rmtree(root / "images", ignore_errors=True)
+        _check_replaceable(root)
+        remove_stale_temps(root)
         for name in ("train.json", "val.json"):
             (root / name).unlink(missing_ok=True)
+        if (root / "images").is_dir():
+            for f in (root / "images").iterdir():
+                if _IMAGE_NAME.match(f.name) and f.is_file():
+                    f.unlink()
     images_dir = root / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
 

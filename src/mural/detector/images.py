@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from ..core.geometry import scaled_size
+from ..data.pixels import to_rgb8
 from ..errors import DataError
 
 if TYPE_CHECKING:
@@ -31,9 +32,13 @@ def load_pil(path: Any, expect: tuple[int, int] | None = None) -> Image.Image:
     """
     try:
         with Image.open(path) as im:
-            img = im.convert("RGB")
+            img = to_rgb8(im, path)
     except FileNotFoundError:
         raise DataError(f"{path}: image file not found") from None
+    except Image.DecompressionBombError as exc:
+        raise DataError(
+            f"{path}: image too large to decode safely ({exc}) (fix: replace it or split it)"
+        ) from None
     except OSError as exc:
         raise DataError(f"{path}: cannot decode image ({exc})") from None
     if expect is not None and (img.height, img.width) != tuple(expect):

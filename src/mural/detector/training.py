@@ -42,7 +42,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ConfigError, MuralError
+from ..errors import ConfigError, DataError, MuralError
 from ..io import atomic_open
 from . import distributed as mdist
 
@@ -307,7 +307,18 @@ class Checkpointer(TrainHook):
         path = self.dir / CHECKPOINT
         if not (self.resume_ok and path.is_file()):
             return 0
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises many types for a damaged file
+            raise DataError(
+                f"{path}: damaged checkpoint ({' '.join(str(exc).split())}) "
+                "(fix: delete it to train this detector from the start)"
+            ) from None
+        if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
+            raise DataError(
+                f"{path}: not a mural training checkpoint "
+                "(fix: delete it to train this detector from the start)"
+            )
         if ckpt.get("settings") != state.settings:
             raise ConfigError(
                 f"{path}: checkpoint of other training settings "

@@ -334,11 +334,13 @@ class ViewPredictor:
     def _load(self, image_id: int) -> torch.Tensor:
         from PIL import Image
 
+        from ..data.pixels import to_rgb8
+
         path = self.dataset.image_path(image_id)
         try:
             with Image.open(path) as im:
-                arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
-        except OSError as exc:
+                arr = np.asarray(to_rgb8(im, path), dtype=np.float32) / 255.0
+        except (OSError, Image.DecompressionBombError) as exc:
             raise DataError(f"{path}: image {image_id} cannot be read ({exc})") from None
         return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
 

@@ -49,11 +49,13 @@ __all__ = ["Vaal"]
 def _thumbnail(path: Any, size: int) -> np.ndarray:
     from PIL import Image
 
+    from ..data.pixels import to_rgb8
+
     try:
         with Image.open(path) as im:
             im.draft("RGB", (size * 2, size * 2))
-            arr = np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
-    except OSError as exc:
+            arr = np.asarray(to_rgb8(im, path).resize((size, size), Image.Resampling.BILINEAR))
+    except (OSError, Image.DecompressionBombError) as exc:
         raise DataError(f"{path}: cannot read image for VAAL ({exc})") from None
     return arr.transpose(2, 0, 1).copy()
 

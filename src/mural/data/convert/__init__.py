@@ -8,7 +8,7 @@ is relative to ``src``: use ``src`` as the image root (``--images SRC``).
 """
 
 from .cityscapes import CITYSCAPES_DETECTION_CLASSES, convert_cityscapes
-from .common import ConversionResult, ConversionWarning
+from .common import ConversionResult, ConversionWarning, save_result
 from .voc import convert_voc
 from .yolo import convert_yolo
 
@@ -19,4 +19,5 @@ __all__ = [
     "convert_cityscapes",
     "convert_voc",
     "convert_yolo",
+    "save_result",
 ]

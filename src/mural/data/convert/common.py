@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...errors import DataError
+from ...errors import ConfigError, DataError
 from ..coco import Annotation, Category, CocoDataset, ImageInfo
 
 __all__ = ["IMAGE_EXTENSIONS", "ConversionResult", "ConversionWarning", "image_size"]
@@ -160,6 +160,30 @@ def _fmt(coords: tuple[float, float, float, float]) -> str:
     return "(" + ", ".join(f"{v:g}" for v in coords) + ")"
 
 
+def save_result(
+    result: ConversionResult, out_dir: str | os.PathLike[str], *, overwrite: bool = True
+) -> None:
+    """Write each split of ``result`` as ``out_dir/<split>.json`` (recording the paths).
+
+    Without ``overwrite`` an existing ``<split>.json`` is refused (ConfigError) before
+    anything is written.
+    """
+    out = Path(out_dir)
+    if not overwrite:
+        have = [f"{s}.json" for s in result if (out / f"{s}.json").exists()]
+        if have:
+            raise ConfigError(
+                f"--out {out}: already holds {', '.join(have)} from an earlier conversion "
+                "(fix: pass --force to replace them, or choose another --out)"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    for split, ds in result.items():
+        path = out / f"{split}.json"
+        ds.save(path)
+        ds.path = path
+        result.paths[split] = path
+
+
 def _finish(
     result: ConversionResult,
     splits: dict[str, list[_Image]],
@@ -207,13 +231,7 @@ def _finish(
         CocoDataset.from_dict(ds.to_dict(), image_root=result.src)
         result[split] = ds
     if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        for split, ds in result.items():
-            path = out / f"{split}.json"
-            ds.save(path)
-            ds.path = path
-            result.paths[split] = path
+        save_result(result, out_dir)
     if result.warnings:
         warnings.warn(
             f"converting {fmt} dataset {result.src}: {result.dropped} box(es) dropped, "
