@@ -217,6 +217,15 @@ def case_export_damaged_selection(root: Path) -> list[str]:
     return ["export", str(path), "--out", str(root / "tasks")]
 
 
+def case_export_edited_selection(root: Path) -> list[str]:
+    assert main(select_argv(root, "--budget", "5")) == 0
+    path = root / "sel" / "selection.json"
+    doc = json.loads(path.read_text())
+    doc["regions"] = 5
+    path.write_text(json.dumps(doc))
+    return ["export", str(path), "--out", str(root / "tasks")]
+
+
 def case_import_damaged_manifest(root: Path) -> list[str]:
     assert main(select_argv(root, "--budget", "5")) == 0
     sel = str(root / "sel" / "selection.json")
@@ -257,6 +266,7 @@ CASES: dict[str, tuple[Case, tuple[str, ...]]] = {
     "truncated model": (case_truncated_model, ("model.pt",)),
     "export: truncated selection.json": (case_export_damaged_selection, ("selection.json",)),
     "import: truncated manifest": (case_import_damaged_manifest, ("manifest.json",)),
+    "export: edited selection.json": (case_export_edited_selection, ("selection.json",)),
     # config values, all checked before the run folder is claimed
     "detector.options.bogus=1": (
         lambda r: run_argv(r, "detector.options.bogus=1"),
