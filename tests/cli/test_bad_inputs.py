@@ -204,10 +204,14 @@ def case_convert_again(root: Path) -> list[str]:
 
 
 def case_export_again(root: Path) -> list[str]:
+    """Another selection's export over an earlier one (the same one again resumes)."""
     assert main(select_argv(root, "--budget", "5")) == 0
     sel = str(root / "sel" / "selection.json")
     assert main(["export", sel, "--out", str(root / "tasks")]) == 0
-    return ["export", sel, "--out", str(root / "tasks")]
+    argv = select_argv(root, "--budget", "2")
+    argv[argv.index("--out") + 1] = str(root / "sel2")
+    assert main(argv) == 0
+    return ["export", str(root / "sel2" / "selection.json"), "--out", str(root / "tasks")]
 
 
 def case_export_damaged_selection(root: Path) -> list[str]:
