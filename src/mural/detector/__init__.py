@@ -9,7 +9,13 @@ See ``docs/detector.md``.
 
 from __future__ import annotations
 
-from .backbones import BackboneSpec, imagenet_cache_path, known_backbones, register_backbone
+from .backbones import (
+    BackboneSpec,
+    imagenet_cache_path,
+    imagenet_weights_path,
+    known_backbones,
+    register_backbone,
+)
 from .base import Detector, build_detector, detector_class, known_detectors, register_detector
 from .faster_rcnn import FasterRCNNDetector
 from .parts import IgnoreAwareRoIHeads, IgnoreAwareRPN, NoResizeTransform, ProbRoIHeads
@@ -27,6 +33,7 @@ __all__ = [
     "build_detector",
     "detector_class",
     "imagenet_cache_path",
+    "imagenet_weights_path",
     "known_backbones",
     "known_detectors",
     "register_backbone",

@@ -76,10 +76,12 @@ class FasterRCNNDetector(Detector):
 
     Args:
         num_classes: ``C`` foreground classes (the dataset's).
-        backbone: ``resnet50_fpn`` (paper), ``resnet18_fpn``, ``mobilenet_v3_fpn`` or a name
-            given to :func:`mural.detector.register_backbone`.
-        backbone_weights: ``"none"`` (seeded random init), ``"imagenet"`` (torch.hub cache) or
-            a ``.pth`` path.
+        backbone: ``resnet50_fpn`` (paper), ``resnet18_fpn``, ``mobilenet_v3_fpn``,
+            ``efficientnet_lite{0,1,2}_fpn`` or a name given to
+            :func:`mural.detector.register_backbone`.
+        backbone_weights: ``"none"`` (seeded random init), ``"imagenet"`` (see
+            :mod:`mural.detector.backbones` for where each backbone's come from) or a
+            ``.pth`` path.
         min_size, max_size: the default scale of :meth:`predict` (training never resizes).
         anchor_sizes, aspect_ratios: RPN anchors (default: the backbone's).
         representation_size: width of the box head's two MLP layers (torchvision: 1024).
@@ -88,6 +90,8 @@ class FasterRCNNDetector(Detector):
             after NMS, ``(training, testing)`` (torchvision: ``(2000, 1000)`` both).
         box_batch_size_per_image: RoIs sampled per image for the box head's loss
             (torchvision: 512). Smaller values speed up CPU training a lot.
+        image_mean, image_std: input normalisation (default: the backbone's, i.e. what its
+            ImageNet weights were trained with).
         class_names: stored with the model, for reports.
         seed: seeds the random initialisation.
         device: where the model lives: ``"cpu"`` (default), ``"cuda"`` (this process's GPU
@@ -113,8 +117,8 @@ class FasterRCNNDetector(Detector):
         detections_per_img: int = 100,
         nms_thresh: float = 0.5,
         multi_label: bool = False,
-        image_mean: Sequence[float] = (0.485, 0.456, 0.406),
-        image_std: Sequence[float] = (0.229, 0.224, 0.225),
+        image_mean: Sequence[float] | None = None,
+        image_std: Sequence[float] | None = None,
         class_names: Sequence[str] | None = None,
         seed: int = 0,
         device: str | torch.device = "cpu",
@@ -143,8 +147,8 @@ class FasterRCNNDetector(Detector):
             detections_per_img=int(detections_per_img),
             nms_thresh=float(nms_thresh),
             multi_label=bool(multi_label),
-            image_mean=[float(v) for v in image_mean],
-            image_std=[float(v) for v in image_std],
+            image_mean=None if image_mean is None else [float(v) for v in image_mean],
+            image_std=None if image_std is None else [float(v) for v in image_std],
             seed=int(seed),
         )
         with torch.random.fork_rng(devices=[]):
@@ -174,6 +178,8 @@ class FasterRCNNDetector(Detector):
                 f"integers (training, testing); got {pre} and {post}"
             )
         sizes, ratios = anchors_for(spec, c["anchor_sizes"], c["aspect_ratios"])
+        mean = list(c.get("image_mean") or spec.image_mean)
+        std = list(c.get("image_std") or spec.image_std)
         rep = c["representation_size"]
         res = 7  # RoIAlign output
         anchors = AnchorGenerator(sizes, ratios)
@@ -187,8 +193,8 @@ class FasterRCNNDetector(Detector):
             num_classes=None,
             min_size=c["min_size"],
             max_size=c["max_size"],
-            image_mean=c["image_mean"],
-            image_std=c["image_std"],
+            image_mean=mean,
+            image_std=std,
             rpn_anchor_generator=anchors,
             rpn_head=rpn_head,
             box_roi_pool=PaddedRoIAlign(["0", "1", "2", "3"], output_size=res, sampling_ratio=2),
@@ -209,8 +215,8 @@ class FasterRCNNDetector(Detector):
         model.transform = NoResizeTransform(
             c["min_size"],
             c["max_size"],
-            c["image_mean"],
-            c["image_std"],
+            mean,
+            std,
             size_divisible=SIZE_DIVISIBLE,
         )
         model.rpn = IgnoreAwareRPN.from_rpn(model.rpn)
