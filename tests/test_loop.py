@@ -396,3 +396,27 @@ def test_a_cycle_loads_its_pool_and_model_once(
     loads["model"].clear()
     run_loop(cfg, rd.root, progress=False)
     assert loads == {"pool": [], "model": []}
+
+
+def test_training_samples_get_the_detector_scale_and_ignore_mode(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop hands the detector's (min_size, max_size) to the training samples (every
+    sample is resized there before the model) and the region ignore mode."""
+    from mural.loop import run_loop
+
+    seen: list[tuple[object, object]] = []
+    real = FakeDetector.fit
+
+    def fit(self: FakeDetector, train_dataset: Any, **kw: Any) -> list[dict]:
+        seen.append((train_dataset.train_scale, train_dataset.region_ignore))
+        return real(self, train_dataset, **kw)
+
+    monkeypatch.setattr(FakeDetector, "fit", fit)
+    over = ["cycles=0", "detector.min_size=48", "detector.max_size=60"]
+    run_loop(load_config(config_file(data_dir, tmp_path), over), tmp_path / "a", progress=False)
+    over.append("detector.region_ignore=loss")
+    run_loop(load_config(config_file(data_dir, tmp_path), over), tmp_path / "b", progress=False)
+    assert seen == [((48, 60), "paint"), ((48, 60), "loss")]
+    with pytest.raises(ConfigError, match=r"detector\.region_ignore"):
+        load_config(config_file(data_dir, tmp_path), ["detector.region_ignore=blur"])

@@ -104,6 +104,9 @@ class DetectorConfig:
     max_size: int = 1333
     score_threshold: float = DEFAULT_SCORE_THRESHOLD
     hflip_prob: float = 0.5
+    #: a region's ignore areas: ``paint`` (filled with the mean colour, SPEC §5) or
+    #: ``loss`` (anchors and proposals on them are neither positive nor negative)
+    region_ignore: str = "paint"
     warm_start: bool = False
     options: dict[str, Any] = field(default_factory=dict)
     #: training options (``mural.detector.training.TrainOptions``) other keys do not set:
@@ -335,6 +338,12 @@ def _check(cfg: RunConfig) -> None:
         "a number in [0, 1)",
     )
     need(0.0 <= det.hflip_prob <= 1.0, "detector.hflip_prob", det.hflip_prob, "a number in [0, 1]")
+    need(
+        det.region_ignore in ("paint", "loss"),
+        "detector.region_ignore",
+        det.region_ignore,
+        "paint or loss",
+    )
     need(len(cfg.seeds) >= 1, "seeds", cfg.seeds, "a non-empty list of integers")
     need(len(set(cfg.seeds)) == len(cfg.seeds), "seeds", cfg.seeds, "distinct integers")
     for k, sd in enumerate(cfg.seeds):

@@ -352,6 +352,8 @@ class _Run:
             cy.pool,
             hflip_prob=d.hflip_prob,
             seed=derive_seed(self.cfg.seed, c, "samples"),
+            train_scale=(d.min_size, d.max_size),
+            region_ignore=d.region_ignore,
         )
         det.fit(
             samples,

@@ -370,10 +370,8 @@ def plot_regions(run: RunData, path: Path, per_scale: int = 3) -> bytes | None:
     """The last cycle's selected windows of ``run`` on their images (Fig. 1c): one row per
     scale, up to ``per_scale`` images each; windows in original pixels (grey where a window
     passes the image's edge), the objects it newly labelled outlined in white."""
-    from PIL import Image
-
     from .core.geometry import RegionFrame
-    from .data.pixels import to_rgb8
+    from .data.images import read_rgb, to_array
 
     sels = [(c, s) for c, s in run.selections() if s.get("kind") == "regions" and s["items"]]
     ds = _train_dataset(run)
@@ -400,8 +398,8 @@ def plot_regions(run: RunData, path: Path, per_scale: int = 3) -> bytes | None:
             iid, items = images[c]
             info = ds.image(iid)
             try:
-                img = np.asarray(to_rgb8(Image.open(ds.image_path(iid)), ds.image_path(iid)))
-            except OSError:
+                img = to_array(read_rgb(ds.image_path(iid)))
+            except DataError:
                 img = np.full((info.height, info.width, 3), 200, np.uint8)
             ax.set_facecolor("#d9d9d9")  # padding: window area outside the image
             ax.imshow(img, extent=(0, info.width, info.height, 0), interpolation="nearest")

@@ -2,23 +2,37 @@
 
 One sample per fully labelled image, per labelled region, per partly labelled image:
 
-- **full**: the original image and all its GT objects (original pixels);
-- **region**: the original image resized to the region's scale (PIL bilinear), the window
-  cut out (size ``(H, W)`` of the original image; mean-colour padding where the window
-  passes the scaled image's edge), ignore areas filled with the mean colour, the labelled
-  boxes in window pixels;
+- **full**: the original image and all its GT objects;
+- **region**: the window cut from the original image resized to the region's scale (PIL
+  bilinear; size ``(H, W)`` of the original image; mean-colour padding where the window
+  passes the scaled image's edge), its labelled boxes in window pixels and its ignore
+  areas (objects partly in the window) filled with the mean colour
+  (``region_ignore="paint"``, the contract) or handed to the loss
+  (``region_ignore="loss"``: ``target["ignore_boxes"]``, nothing painted);
 - **partial**: the original image, its labelled GT objects as boxes and its not yet
-  labelled objects as ignore areas (filled with the mean colour).
+  labelled objects as ``target["ignore_boxes"]`` (nothing painted: the detector treats
+  anchors and proposals on them as neither positive nor negative).
 
-Ignore areas are rounded outward to whole pixels before filling. Choices are written down
-in ``docs/pool.md``.
+**Training scale.** With ``train_scale=(min_size, max_size)`` (the detector's scale; the
+loop passes it) every sample then goes through that resize, as torchvision and detectron2
+do before the model: a sample of size ``(H, W)`` (full image or region alike) becomes
+``scaled_size((H, W), train_scale)`` with its boxes multiplied by
+``scale_factor((H, W), train_scale)``, so the detector trains at the resolution it is
+evaluated and scored at. A full image is resized from the original in one step (the
+pixels ``predict`` sees); a region's part that lies on the scaled image is resized to
+its place (``int(w * f + 0.5)`` pixels wide) on a mean-colour canvas. ``None`` keeps
+every sample at its own size.
+
+Painted ignore areas are rounded outward to whole pixels in the model's frame; pixels
+of a labelled box (rounded outward too) are never painted. Every box of the target is
+in the pixel frame of the returned image tensor. Choices are written down in
+``docs/pool.md``.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,69 +42,22 @@ from PIL import Image
 
 from ..core import RegionFrame
 from ..errors import DataError
-from .coco import CocoDataset
-from .pixels import to_rgb8
+from .images import dataset_mean_color, read_rgb, resize, scaled_crop, to_tensor
 from .pool import LabeledPool
 
 __all__ = [
+    "REGION_IGNORE_MODES",
     "SampleRef",
     "TrainingSamples",
     "collate",
     "dataset_mean_color",
     "describe",
-    "load_rgb",
     "scaled_crop",
 ]
 
-#: Images averaged by :func:`dataset_mean_color` (evenly spaced in file order).
-MEAN_COLOR_IMAGES = 64
-
-
-def load_rgb(path: str | Path, expect: tuple[int, int] | None = None) -> Image.Image:
-    """Decode an image file to RGB; ``expect`` = ``(H, W)`` checks its size."""
-    p = Path(path)
-    try:
-        with Image.open(p) as im:
-            img = to_rgb8(im, p)
-    except FileNotFoundError:
-        raise DataError(f"{p}: image file not found") from None
-    except Image.DecompressionBombError as exc:
-        raise DataError(
-            f"{p}: image too large to decode safely ({exc}) (fix: replace it or split it)"
-        ) from None
-    except OSError as exc:
-        raise DataError(f"{p}: cannot decode image ({exc})") from None
-    if expect is not None and (img.height, img.width) != tuple(expect):
-        raise DataError(
-            f"{p}: image is {img.height}x{img.width} (HxW) but the dataset says "
-            f"{expect[0]}x{expect[1]} (fix: correct 'height'/'width' in the annotations)"
-        )
-    return img
-
-
-def dataset_mean_color(
-    dataset: CocoDataset, max_images: int = MEAN_COLOR_IMAGES
-) -> tuple[float, float, float]:
-    """Mean RGB colour in ``[0, 1]`` over up to ``max_images`` images of the dataset.
-
-    The images are taken evenly spaced in file order (deterministic) and averaged per
-    pixel (each image weighted by its pixel count). An empty dataset gives mid-grey.
-    """
-    ids = dataset.image_ids()
-    if not ids:
-        return (0.5, 0.5, 0.5)
-    n = min(len(ids), max(1, int(max_images)))
-    pick = [ids[int(k)] for k in np.linspace(0, len(ids) - 1, n).round().astype(int)]
-    total = np.zeros(3, dtype=np.float64)
-    count = 0
-    for iid in dict.fromkeys(pick):
-        info = dataset.image(iid)
-        arr = np.asarray(load_rgb(dataset.image_path(iid), (info.height, info.width)))
-        total += arr.reshape(-1, 3).sum(axis=0, dtype=np.float64)
-        count += arr.shape[0] * arr.shape[1]
-    mean = total / (255.0 * count)
-    return (float(mean[0]), float(mean[1]), float(mean[2]))
-
+#: How a region's ignore areas reach training: filled with the mean colour (SPEC §5) or
+#: as ``target["ignore_boxes"]`` for the loss.
+REGION_IGNORE_MODES = ("paint", "loss")
 
 #: ``(kind, key)``: ``("full", image_id)``, ``("region", index)``, ``("partial", image_id)``.
 SampleRef = tuple[str, int]
@@ -108,15 +75,29 @@ def _outward(boxes: NDArray[np.float64], w: int, h: int) -> NDArray[np.int64]:
     return out
 
 
-def _fill(img: torch.Tensor, areas: NDArray[np.int64], mean: torch.Tensor) -> None:
-    for x0, y0, x1, y1 in areas.tolist():
-        if x1 > x0 and y1 > y0:
-            img[:, y0:y1, x0:x1] = mean[:, None, None]
+def _paint(
+    img: torch.Tensor,
+    areas: NDArray[np.float64],
+    keep: NDArray[np.float64],
+    mean: torch.Tensor,
+) -> None:
+    """Fill ``areas`` (rounded outward) of ``img`` ``(3, H, W)`` with ``mean``, except the
+    pixels of the ``keep`` boxes (rounded outward): a labelled object is never hidden."""
+    h, w = img.shape[1], img.shape[2]
+    fill = _outward(areas, w, h)
+    if not fill.shape[0]:
+        return
+    mask = torch.zeros((h, w), dtype=torch.bool)
+    for x0, y0, x1, y1 in fill.tolist():
+        mask[y0:y1, x0:x1] = True
+    for x0, y0, x1, y1 in _outward(keep, w, h).tolist():
+        mask[y0:y1, x0:x1] = False
+    img[:, mask] = mean[:, None]
 
 
-def _to_tensor(img: Image.Image) -> torch.Tensor:
-    arr = np.array(img, dtype=np.uint8)  # a writable copy
-    return torch.from_numpy(arr).permute(2, 0, 1).to(torch.float32).div_(255.0)
+def _valid(boxes: NDArray[np.float64]) -> NDArray[np.float64]:
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return b[(b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])]
 
 
 class TrainingSamples(torch.utils.data.Dataset):  # type: ignore[type-arg]
@@ -132,6 +113,16 @@ class TrainingSamples(torch.utils.data.Dataset):  # type: ignore[type-arg]
         seed: seeds the flips; the draw for sample ``i`` depends on ``(seed, epoch, i)`` only,
             so it is the same in any DataLoader worker (see :meth:`set_epoch`).
         cache_size: decoded original images kept (LRU) per process.
+        train_scale: ``(min_size, max_size)`` every sample is resized at before the model
+            (the detector's scale; see the module docstring); ``None``: no resize.
+        region_ignore: ``"paint"`` (SPEC §5: a region's ignore areas are filled with the
+            mean colour) or ``"loss"`` (they become ``target["ignore_boxes"]``).
+
+    Targets: ``boxes`` ``(N, 4)`` float32 and ``labels`` ``(N,)`` int64 (class + 1) of the
+    labelled objects, ``ignore_boxes`` ``(M, 4)`` float32 for the loss to ignore (``(0, 4)``
+    when none), ``ignore`` ``(K, 4)`` every ignore area (painted or not), all ``xyxy`` in
+    the pixels of the returned image; ``ann_ids``, ``image_id``, ``kind``,
+    ``scale_index``, ``window``, ``flipped`` say where the sample comes from.
 
     Order: full images (in the order labelled), then regions (in ``pool.regions`` order),
     then partly labelled images that are not also full images.
@@ -145,6 +136,8 @@ class TrainingSamples(torch.utils.data.Dataset):  # type: ignore[type-arg]
         hflip_prob: float = 0.0,
         seed: int = 0,
         cache_size: int = 8,
+        train_scale: Sequence[int] | None = None,
+        region_ignore: str = "paint",
     ) -> None:
         self.pool = pool
         self.dataset = pool.dataset
@@ -163,6 +156,22 @@ class TrainingSamples(torch.utils.data.Dataset):  # type: ignore[type-arg]
         self.seed = int(seed)
         self.epoch = 0
         self.cache_size = max(0, int(cache_size))
+        if train_scale is None:
+            self.train_scale: tuple[int, int] | None = None
+        else:
+            ts = tuple(int(v) for v in train_scale)
+            if len(ts) != 2 or not 0 < ts[0] <= ts[1]:
+                raise DataError(
+                    f"train_scale must be (min_size, max_size) with 0 < min_size <= max_size, "
+                    f"got {train_scale!r}"
+                )
+            self.train_scale = (ts[0], ts[1])
+        if region_ignore not in REGION_IGNORE_MODES:
+            raise DataError(
+                f"region_ignore must be one of {', '.join(REGION_IGNORE_MODES)}, "
+                f"got {region_ignore!r}"
+            )
+        self.region_ignore = region_ignore
         self._cache: OrderedDict[int, Image.Image] = OrderedDict()
         refs: list[SampleRef] = [("full", i) for i in pool.full_images]
         refs += [("region", k) for k in range(len(pool.regions))]
@@ -183,7 +192,7 @@ class TrainingSamples(torch.utils.data.Dataset):  # type: ignore[type-arg]
             self._cache.move_to_end(image_id)
             return img
         info = self.dataset.image(image_id)
-        img = load_rgb(self.dataset.image_path(image_id), (info.height, info.width))
+        img = read_rgb(self.dataset.image_path(image_id), (info.height, info.width))
         if self.cache_size:
             self._cache[image_id] = img
             while len(self._cache) > self.cache_size:
@@ -206,12 +215,20 @@ class TrainingSamples(torch.utils.data.Dataset):  # type: ignore[type-arg]
                 img, target = _hflip(img, target)
         return img, target
 
+    def _model_size(self, h: int, w: int) -> tuple[tuple[int, int], float]:
+        """A sample of size ``(h, w)`` at the training scale: its size and factor."""
+        if self.train_scale is None:
+            return (h, w), 1.0
+        frame = RegionFrame.at((h, w), self.train_scale)
+        return frame.scaled_size, frame.factor
+
     def _target(
         self,
         boxes: NDArray[np.float64],
         labels: NDArray[np.int64],
         ann_ids: Sequence[int | None],
         ignore: NDArray[np.float64],
+        ignore_boxes: NDArray[np.float64],
         image_id: int,
         kind: str,
         scale_index: int,
@@ -222,6 +239,7 @@ class TrainingSamples(torch.utils.data.Dataset):  # type: ignore[type-arg]
         return {
             "boxes": torch.as_tensor(boxes[keep], dtype=torch.float32).reshape(-1, 4),
             "labels": torch.as_tensor(labels[keep] + 1, dtype=torch.int64).reshape(-1),
+            "ignore_boxes": torch.as_tensor(ignore_boxes, dtype=torch.float32).reshape(-1, 4),
             "ignore": torch.as_tensor(ignore, dtype=torch.float32).reshape(-1, 4),
             "ann_ids": torch.as_tensor(aid.reshape(-1)[keep], dtype=torch.int64),
             "image_id": int(image_id),
@@ -237,13 +255,13 @@ class TrainingSamples(torch.utils.data.Dataset):  # type: ignore[type-arg]
         else:
             have = set(self.pool.labelled_ann_ids(image_id).tolist())
             lab = np.fromiter((a in have for a in ids.tolist()), dtype=bool, count=ids.shape[0])
-        img = _to_tensor(self._original(image_id))
-        h, w = img.shape[1], img.shape[2]
-        ignore = boxes[~lab]
-        ignore = ignore[(ignore[:, 2] > ignore[:, 0]) & (ignore[:, 3] > ignore[:, 1])]
-        _fill(img, _outward(ignore, w, h), self._mean)
+        orig = self._original(image_id)
+        size, f = self._model_size(orig.height, orig.width)
+        img = to_tensor(resize(orig, size))
+        # The not yet labelled objects go to the loss as ignore boxes; nothing is painted.
+        ignore = _valid(boxes[~lab]) * f
         target = self._target(
-            boxes[lab], labels[lab], ids[lab].tolist(), ignore, image_id, kind, -1, None
+            boxes[lab] * f, labels[lab], ids[lab].tolist(), ignore, ignore, image_id, kind, -1, None
         )
         return img, target
 
@@ -253,48 +271,43 @@ class TrainingSamples(torch.utils.data.Dataset):  # type: ignore[type-arg]
         h, w = info.height, info.width
         frame = RegionFrame.at((h, w), r.scale, r.window)
         hs, ws = frame.scaled_size
+        (ht, wt), f = self._model_size(h, w)
         orig = self._original(r.image_id)
         # The part of the window on the scaled image; the rest is padding.
         x0, y0, cx1, cy1 = frame.window_on_image()
-        out = self._mean[:, None, None].expand(3, h, w).clone()
+        out = self._mean[:, None, None].expand(3, ht, wt).clone()
         if cx1 > x0 and cy1 > y0:
-            out[:, : cy1 - y0, : cx1 - x0] = _to_tensor(
-                scaled_crop(orig, (hs, ws), (x0, y0, cx1, cy1))
-            )
-        ignore = np.asarray(r.ignore, dtype=np.float64).reshape(-1, 4)
-        _fill(out, _outward(ignore, w, h), self._mean)
-        boxes = np.asarray(r.boxes, dtype=np.float64).reshape(-1, 4)
+            part = scaled_crop(orig, (hs, ws), (x0, y0, cx1, cy1))
+            ph = min(ht, int((cy1 - y0) * f + 0.5))
+            pw = min(wt, int((cx1 - x0) * f + 0.5))
+            if ph > 0 and pw > 0:
+                out[:, :ph, :pw] = to_tensor(resize(part, (ph, pw)))
+        ignore = _valid(np.asarray(r.ignore, dtype=np.float64)) * f
+        boxes = np.asarray(r.boxes, dtype=np.float64).reshape(-1, 4) * f
+        if self.region_ignore == "paint":
+            _paint(out, ignore, _valid(boxes), self._mean)
+            loss_ignore = np.zeros((0, 4), dtype=np.float64)
+        else:
+            loss_ignore = ignore
         labels = np.array([self.dataset.label_of(c) for c in r.category_ids], dtype=np.int64)
         target = self._target(
-            boxes, labels, r.ann_ids, ignore, r.image_id, "region", r.scale_index, r.window
+            boxes,
+            labels,
+            r.ann_ids,
+            ignore,
+            loss_ignore,
+            r.image_id,
+            "region",
+            r.scale_index,
+            r.window,
         )
         return out, target
-
-
-def scaled_crop(
-    img: Image.Image, scaled: tuple[int, int], box: tuple[int, int, int, int]
-) -> Image.Image:
-    """``img.resize((W_s, H_s), BILINEAR).crop(box)``, computing only the cropped pixels.
-
-    PIL's ``resize(size, box=...)`` samples the source at the same positions as the full
-    resize when the box is the crop mapped back with the full resize's ratio
-    ``(W / W_s, H / H_s)``, and clips its filter to the whole source image as the full
-    resize does, so the pixels are those of resize-then-crop (checked in the tests).
-    """
-    hs, ws = scaled
-    if (hs, ws) == (img.height, img.width):
-        return img.crop(box)
-    x0, y0, x1, y1 = box
-    rx, ry = img.width / ws, img.height / hs
-    return img.resize(
-        (x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=(x0 * rx, y0 * ry, x1 * rx, y1 * ry)
-    )
 
 
 def _hflip(img: torch.Tensor, target: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
     w = img.shape[2]
     img = img.flip(-1)
-    for key in ("boxes", "ignore"):
+    for key in ("boxes", "ignore", "ignore_boxes"):
         b = target[key]
         if b.numel():
             b = b[:, [2, 1, 0, 3]].clone()

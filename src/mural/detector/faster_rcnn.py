@@ -6,8 +6,10 @@ beside torchvision's ``FasterRCNN`` constructor:
 1. **No internal resize** (:class:`NoResizeTransform`), in training and inference alike.
    Inference resizes each image itself to exactly :func:`mural.core.scaled_size` of every
    requested scale, so the network sees that resolution and boxes come out in scaled
-   pixels; training samples arrive already at their scale. Normalisation and padding to a
-   multiple of 32 are kept.
+   pixels; training samples arrive already at the detector's scale
+   (:class:`mural.data.samples.TrainingSamples` resizes every sample, full image or region
+   window, at ``(min_size, max_size)``). Normalisation and padding to a multiple of 32 are
+   kept.
 2. **Class probabilities and proposals are kept** (:class:`ProbRoIHeads`): with each kept
    detection, the softmax row of the proposal it came from (``C + 1`` values, background
    last), the proposal's index and box. By default each proposal gives at most one
@@ -41,7 +43,7 @@ from ..detections import Detections, ScaleDetections
 from ..errors import ConfigError
 from ..io import atomic_open
 from . import distributed as mdist
-from .backbones import anchors_for, build_backbone, known_backbones
+from .backbones import anchors_for, build_backbone, get_backbone, known_backbones
 from .base import CHECKPOINT_FORMAT, Detector, register_detector
 from .images import MultiScaleImages, list_collate
 from .parts import (
@@ -82,7 +84,8 @@ class FasterRCNNDetector(Detector):
         backbone_weights: ``"none"`` (seeded random init), ``"imagenet"`` (see
             :mod:`mural.detector.backbones` for where each backbone's come from) or a
             ``.pth`` path.
-        min_size, max_size: the default scale of :meth:`predict` (training never resizes).
+        min_size, max_size: the detector's scale: :meth:`predict`'s default, and the scale
+            the loop's training samples are resized at.
         anchor_sizes, aspect_ratios: RPN anchors (default: the backbone's).
         representation_size: width of the box head's two MLP layers (torchvision: 1024).
         fpn_channels: width of the FPN (ResNet backbones; torchvision: 256).
@@ -147,8 +150,9 @@ class FasterRCNNDetector(Detector):
             detections_per_img=int(detections_per_img),
             nms_thresh=float(nms_thresh),
             multi_label=bool(multi_label),
-            image_mean=None if image_mean is None else [float(v) for v in image_mean],
-            image_std=None if image_std is None else [float(v) for v in image_std],
+            # the backbone's own normalisation unless given; stored resolved with the model
+            image_mean=[float(v) for v in (image_mean or get_backbone(backbone).image_mean)],
+            image_std=[float(v) for v in (image_std or get_backbone(backbone).image_std)],
             seed=int(seed),
         )
         with torch.random.fork_rng(devices=[]):
@@ -178,8 +182,6 @@ class FasterRCNNDetector(Detector):
                 f"integers (training, testing); got {pre} and {post}"
             )
         sizes, ratios = anchors_for(spec, c["anchor_sizes"], c["aspect_ratios"])
-        mean = list(c.get("image_mean") or spec.image_mean)
-        std = list(c.get("image_std") or spec.image_std)
         rep = c["representation_size"]
         res = 7  # RoIAlign output
         anchors = AnchorGenerator(sizes, ratios)
@@ -193,8 +195,8 @@ class FasterRCNNDetector(Detector):
             num_classes=None,
             min_size=c["min_size"],
             max_size=c["max_size"],
-            image_mean=mean,
-            image_std=std,
+            image_mean=c["image_mean"],
+            image_std=c["image_std"],
             rpn_anchor_generator=anchors,
             rpn_head=rpn_head,
             box_roi_pool=PaddedRoIAlign(["0", "1", "2", "3"], output_size=res, sampling_ratio=2),
@@ -215,8 +217,8 @@ class FasterRCNNDetector(Detector):
         model.transform = NoResizeTransform(
             c["min_size"],
             c["max_size"],
-            mean,
-            std,
+            c["image_mean"],
+            c["image_std"],
             size_divisible=SIZE_DIVISIBLE,
         )
         model.rpn = IgnoreAwareRPN.from_rpn(model.rpn)

@@ -60,8 +60,8 @@ def render_crop(
 ) -> np.ndarray:
     """The region's crop: ``(H, W, 3)`` uint8, ``(H, W)`` the original image's size.
 
-    The pixels are :func:`mural.data.samples.scaled_crop`'s (what the training sample
-    shows); without torch, PIL's resize-then-crop (within one grey level of it).
+    The pixels are :func:`mural.data.images.scaled_crop`'s (what the training sample
+    shows before the training-scale resize).
 
     Args:
         image: the original image (a PIL image, RGB).
@@ -69,9 +69,8 @@ def render_crop(
         window: ``(x0, y0, x1, y1)`` in scaled pixels.
         mean_color: RGB in ``[0, 1]``, rounded to ``0..255`` for the padding.
     """
-    from PIL import Image
-
     from ..core import RegionFrame
+    from ..data.images import scaled_crop, to_array
 
     w, h = image.size
     frame = RegionFrame.at((h, w), scale, window)
@@ -82,27 +81,14 @@ def render_crop(
     out[:] = fill
     x0, y0, cx1, cy1 = frame.window_on_image()
     if cx1 > x0 and cy1 > y0:
-        try:  # the training samples' own resampling, so the pixels are the same
-            from ..data.samples import scaled_crop
-        except ImportError:  # pragma: no cover - torch missing
-
-            def scaled_crop(img: Any, size: tuple[int, int], box: tuple[int, ...]) -> Any:
-                same = size == (img.height, img.width)
-                return (img if same else img.resize(size[::-1], Image.BILINEAR)).crop(box)
-
         part = scaled_crop(image, (hs, ws), (x0, y0, cx1, cy1))
-        out[: cy1 - y0, : cx1 - x0] = np.asarray(part, np.uint8)
+        out[: cy1 - y0, : cx1 - x0] = to_array(part)
     return out
 
 
 def _mean_color(dataset: CocoDataset) -> tuple[float, float, float]:
-    try:
-        from ..data.samples import dataset_mean_color
-    except ImportError:  # pragma: no cover - torch missing
-        raise ConfigError(
-            "computing the dataset's mean colour needs torch installed (fix: pass "
-            "--mean-color R,G,B)"
-        ) from None
+    from ..data.images import dataset_mean_color
+
     return dataset_mean_color(dataset)
 
 
@@ -365,7 +351,7 @@ def export_tasks(
         formats: any of ``"label-studio"``, ``"cvat"``, ``"coco"``.
         dataset: the dataset (default: the one the selection records).
         mean_color: RGB padding colour in ``[0, 1]`` (or ``0..255``); default the
-            dataset's mean colour (:func:`mural.data.samples.dataset_mean_color`).
+            dataset's mean colour (:func:`mural.data.images.dataset_mean_color`).
         document_root: Label Studio's ``LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT``; task
             images are ``/data/local-files/?d=<crop path relative to it>``. Default: the
             project folder with ``project``, else ``out_dir`` itself.
@@ -377,7 +363,7 @@ def export_tasks(
         The manifest document.
     """
     from ..data.coco import CocoDataset
-    from ..data.samples import load_rgb
+    from ..data.images import read_rgb
     from ..selection import SelectionResult, read_selection
 
     sel_path = None
@@ -500,7 +486,7 @@ def export_tasks(
 
     for t in tasks:
         info = dataset.image(t["image_id"])
-        img = load_rgb(dataset.image_path(t["image_id"]), (info.height, info.width))
+        img = read_rgb(dataset.image_path(t["image_id"]), (info.height, info.width))
         crop = render_crop(img, t["scale"], t["window"], mc)
         buf = io.BytesIO()
         Image.fromarray(crop).save(buf, format="PNG")

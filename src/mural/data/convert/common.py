@@ -99,15 +99,9 @@ class _Image:
 
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) from the image header; :class:`DataError` when unreadable."""
-    from PIL import Image, UnidentifiedImageError
+    from ..images import read_size
 
-    try:
-        with Image.open(path) as im:
-            return int(im.size[0]), int(im.size[1])
-    except FileNotFoundError:
-        raise DataError(f"{path}: image file not found") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DataError(f"{path}: unreadable image ({exc})") from None
+    return read_size(path)
 
 
 class _Collector:
