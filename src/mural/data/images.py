@@ -84,13 +84,23 @@ def to_rgb8(img: Image.Image, where: object = "image") -> Image.Image:
         ) from None
 
 
-def read_rgb(path: str | os.PathLike[str], expect: Sequence[int] | None = None) -> Image.Image:
+def read_rgb(
+    path: str | os.PathLike[str],
+    expect: Sequence[int] | None = None,
+    *,
+    draft: tuple[int, int] | None = None,
+) -> Image.Image:
     """Decode an image file to 8-bit RGB (EXIF orientation ignored); ``expect`` = ``(H, W)``
     checks its size against the annotations. Errors are :class:`DataError` naming the file.
+
+    ``draft`` = ``(W, H)`` lets a JPEG decode at a reduced size no smaller than that (PIL's
+    ``Image.draft``; for thumbnails; do not combine with ``expect``).
     """
     p = Path(path)
     try:
         with Image.open(p) as im:
+            if draft is not None:
+                im.draft("RGB", (int(draft[0]), int(draft[1])))
             im.load()
             img = to_rgb8(im, p)
             if img is im:

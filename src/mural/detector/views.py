@@ -47,7 +47,8 @@ from torchvision.models.detection.roi_heads import RoIHeads
 from torchvision.transforms import functional as TF
 
 from ..core.geometry import scaled_size
-from ..errors import ConfigError, DataError
+from ..data.images import read_rgb, to_tensor
+from ..errors import ConfigError
 from .parts import ProbRoIHeads, ProposalAwareTransform
 
 __all__ = [
@@ -332,17 +333,7 @@ class ViewPredictor:
         self.num_classes = int(dataset.num_classes)
 
     def _load(self, image_id: int) -> torch.Tensor:
-        from PIL import Image
-
-        from ..data.pixels import to_rgb8
-
-        path = self.dataset.image_path(image_id)
-        try:
-            with Image.open(path) as im:
-                arr = np.asarray(to_rgb8(im, path), dtype=np.float32) / 255.0
-        except (OSError, Image.DecompressionBombError) as exc:
-            raise DataError(f"{path}: image {image_id} cannot be read ({exc})") from None
-        return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
+        return to_tensor(read_rgb(self.dataset.image_path(image_id)))
 
     def _rescale(self, img: torch.Tensor) -> tuple[torch.Tensor, Unmap]:
         if self.scale is None:

@@ -30,7 +30,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import DataError
 from ._common import take_images
 from .base import (
     Option,
@@ -47,17 +46,10 @@ __all__ = ["Vaal"]
 
 
 def _thumbnail(path: Any, size: int) -> np.ndarray:
-    from PIL import Image
+    from ..data.images import read_rgb, resize, to_array
 
-    from ..data.pixels import to_rgb8
-
-    try:
-        with Image.open(path) as im:
-            im.draft("RGB", (size * 2, size * 2))
-            arr = np.asarray(to_rgb8(im, path).resize((size, size), Image.Resampling.BILINEAR))
-    except (OSError, Image.DecompressionBombError) as exc:
-        raise DataError(f"{path}: cannot read image for VAAL ({exc})") from None
-    return arr.transpose(2, 0, 1).copy()
+    img = read_rgb(path, draft=(size * 2, size * 2))
+    return to_array(resize(img, (size, size))).transpose(2, 0, 1).copy()
 
 
 #: Option values of each preset (see the module docstring).
