@@ -212,3 +212,32 @@ def test_shipped_real_data_configs_build_offline(name, tmp_path, monkeypatch):
     want = torch.load(imagenet_weights_path(d.backbone), map_location="cpu", weights_only=True)
     torch.testing.assert_close(det.model.backbone.body.conv_stem.weight, want["_conv_stem.weight"])
     assert not (tmp_path / "torch").exists()
+
+
+@pytest.mark.parametrize("backbone", ["efficientnet_lite0_fpn", "resnet18_fpn"])
+def test_a_loaded_pretrained_detector_keeps_its_frozen_batch_norms(backbone, tmp_path):
+    """Detector.load rebuilds without the ImageNet file; the model must still be the
+    pretrained layout (frozen batch norm, same trainable layers) and compute the same."""
+    from mural.detector import Detector
+
+    opts = {"fpn_channels": 32, "representation_size": 32, "pretrained": True}
+    det = build_detector("faster_rcnn", 2, backbone=backbone, **opts)
+    det.save(tmp_path / "m.pt")
+    back = Detector.load(tmp_path / "m.pt")
+    for d in (det, back):
+        kinds = {type(m).__name__ for m in d.model.backbone.body.modules()}
+        assert any("Frozen" in k for k in kinds)
+        assert not any(k in ("BatchNorm2d", "BatchNormAct2d") for k in kinds)
+    grads = [p.requires_grad for p in det.model.parameters()]
+    assert grads == [p.requires_grad for p in back.model.parameters()] and not all(grads)
+    x = torch.rand(1, 3, 64, 96)
+    det.model.eval()
+    back.model.eval()
+    with torch.no_grad():
+        a, b = det.model.backbone(x), back.model.backbone(x)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k])
+    # a random-init detector stays trainable everywhere after loading
+    rand = build_detector("faster_rcnn", 2, backbone=backbone, fpn_channels=32)
+    rand.save(tmp_path / "r.pt")
+    assert all(p.requires_grad for p in Detector.load(tmp_path / "r.pt").model.parameters())

@@ -404,13 +404,20 @@ def build_backbone(
     *,
     download: bool = False,
     fpn_channels: int | None = None,
+    pretrained: bool | None = None,
 ) -> tuple[nn.Module, BackboneSpec]:
-    """The backbone module and its spec; weights as in the module docstring."""
+    """The backbone module and its spec; weights as in the module docstring.
+
+    ``pretrained`` (default: whether weights were loaded) builds it as a pretrained
+    backbone, frozen batch norms and all, also without loading weights (a saved detector
+    rebuilt before its own weights are loaded into it).
+    """
     spec = get_backbone(name)
     state = load_backbone_state(name, weights, download=download)
+    pre = state is not None if pretrained is None else bool(pretrained)
     kw = {} if fpn_channels is None else {"fpn_channels": int(fpn_channels)}
     try:
-        return spec.build(state, trainable_layers, state is not None, **kw), spec
+        return spec.build(state, trainable_layers, pre, **kw), spec
     except TypeError as exc:
         if kw and "fpn_channels" in str(exc):
             raise ConfigError(f"detector: backbone {name!r} takes no fpn_channels option") from None

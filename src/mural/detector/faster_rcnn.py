@@ -84,6 +84,10 @@ class FasterRCNNDetector(Detector):
         backbone_weights: ``"none"`` (seeded random init), ``"imagenet"`` (see
             :mod:`mural.detector.backbones` for where each backbone's come from) or a
             ``.pth`` path.
+        pretrained: build the backbone as a pretrained one (frozen batch norm, the
+            pretrained default of ``trainable_layers``); default: ``backbone_weights`` is
+            not ``"none"``. Stored with the model, so a loaded detector keeps its frozen
+            batch norms (its weights come from the file).
         min_size, max_size: the detector's scale: :meth:`predict`'s default, and the scale
             the loop's training samples are resized at.
         anchor_sizes, aspect_ratios: RPN anchors (default: the backbone's).
@@ -108,6 +112,7 @@ class FasterRCNNDetector(Detector):
         backbone: str = "resnet50_fpn",
         backbone_weights: str = "none",
         trainable_layers: int | None = None,
+        pretrained: bool | None = None,
         min_size: int = 800,
         max_size: int = 1333,
         anchor_sizes: Sequence[Any] | None = None,
@@ -136,6 +141,9 @@ class FasterRCNNDetector(Detector):
         self.config: dict[str, Any] = _fingerprint(
             backbone=backbone,
             trainable_layers=trainable_layers,
+            pretrained=backbone_weights not in ("none", "", None)
+            if pretrained is None
+            else bool(pretrained),
             min_size=int(min_size),
             max_size=int(max_size),
             anchor_sizes=None
@@ -173,6 +181,7 @@ class FasterRCNNDetector(Detector):
             c["trainable_layers"],
             download=download,
             fpn_channels=c.get("fpn_channels"),
+            pretrained=c.get("pretrained"),
         )
         pre = c.get("rpn_pre_nms_top_n", (2000, 1000))
         post = c.get("rpn_post_nms_top_n", (2000, 1000))
