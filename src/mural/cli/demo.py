@@ -24,7 +24,7 @@ def register(sub: Any) -> None:
             "The main job on the embedded default: generate the synthetic dataset, run the "
             "active-learning loop of demo.yaml for MuRAL, random and uncertainty (small "
             "detector, CPU), print mAP against labelled objects and write an HTML report. "
-            "About 10 minutes on 2 CPU cores; rerun the same command to resume."
+            "At most about 5 minutes on 2 CPU cores; rerun the same command to resume."
         ),
     )
     p.add_argument("--out", metavar="DIR", default="mural-demo", help="output folder")
