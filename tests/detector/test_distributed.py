@@ -34,7 +34,10 @@ def test_two_ranks_match_one_process_and_only_rank0_writes(tmp_path):
     det.save(model)
     out = tmp_path / "out"
     out.mkdir()
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(HERE.parents[1]))
+    # the tree under test (src/) first, then the repo root for ``tests.detector.helpers``
+    root = HERE.parents[1]
+    path = os.pathsep.join([str(root / "src"), str(root)])
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=path)
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(key, None)
     cmd = [
