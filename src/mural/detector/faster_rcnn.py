@@ -459,6 +459,7 @@ class FasterRCNNDetector(Detector):
         "image_std",
         "multi_label",
         "nms_thresh",
+        "pretrained",
         "representation_size",
         "rpn_post_nms_top_n",
         "rpn_pre_nms_top_n",
