@@ -399,7 +399,7 @@ def test_argument_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_16_bit_png_is_scaled_not_saturated(tmp_path: Path, capsys) -> None:
     """A 16-bit greyscale PNG: values v become round(v * 255 / 65535), not 255."""
-    from mural.data.samples import load_rgb
+    from mural.data.images import read_rgb as load_rgb
 
     ramp = (np.arange(40 * 60, dtype=np.uint32).reshape(40, 60) * 27).astype(np.uint16)
     data = write_dataset(tmp_path)
