@@ -420,3 +420,92 @@ def test_training_samples_get_the_detector_scale_and_ignore_mode(
     assert seen == [((48, 60), "paint"), ((48, 60), "loss")]
     with pytest.raises(ConfigError, match=r"detector\.region_ignore"):
         load_config(config_file(data_dir, tmp_path), ["detector.region_ignore=blur"])
+
+
+# ------------------------------------------------------------ selection.pool_subset
+
+
+def test_pool_subset_is_seeded_by_run_seed_and_cycle_only() -> None:
+    from mural.loop import derive_seed, pool_subset
+
+    train = list(range(100, 130))
+    du = train[3:]
+    a = pool_subset(train, du, 8, seed=5, cycle=0)
+    assert len(a) == 8 and a == sorted(a) and set(a) <= set(du)
+    assert pool_subset(list(reversed(train)), list(reversed(du)), 8, 5, 0) == a  # order-free
+    assert pool_subset(train, du, 8, 5, 1) != a  # a new subset each cycle
+    assert pool_subset(train, du, 8, 6, 0) != a  # and each seed
+    # literal reference: a seeded order of all training images, the first 8 still in D_U
+    rng = np.random.default_rng(derive_seed(5, 0, "subset"))
+    ranked = np.array(train)[rng.permutation(len(train))]
+    assert a == sorted([int(i) for i in ranked if i in set(du)][:8])
+    # another strategy's D_U (other images acquired): the same order, so where the pools
+    # agree the subsets agree
+    other = [i for i in du if i not in a[:2]]
+    b = pool_subset(train, other, 8, 5, 0)
+    assert set(a) - set(b) == set(a[:2]) and len(b) == 8
+    assert pool_subset(train, du[:5], 8, 5, 0) == du[:5]  # small D_U: all of it
+    assert pool_subset(train, [], 8, 5, 0) == []
+
+
+def test_pool_subset_same_images_for_every_strategy_inference_only_there(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    from mural.data.coco import CocoDataset
+    from mural.data.pool import LabeledPool
+    from mural.loop import pool_subset, run_loop
+    from mural.selection import read_selection
+
+    runs = {}
+    for strategy in ("mural", "random", "uncertainty"):
+        cfg = load_config(config_file(data_dir, tmp_path, strategy), ["selection.pool_subset=4"])
+        runs[strategy] = tmp_path / strategy
+        run_loop(cfg, runs[strategy], progress=False)
+    train = CocoDataset.load(data_dir / "train_empty.json", data_dir / "images")
+    du = LabeledPool.load(runs["mural"] / "initial_pool", train).unlabelled_images()
+    want = pool_subset(train.image_ids(), du, 4, 5, 0)
+    assert len(want) == 4 and len(du) > 4
+    for strategy, run in runs.items():
+        sel = read_selection(run / "cycle_00" / "selection.json")
+        picked = {int(it.image_id) for it in sel.items}
+        assert sel.inputs["scored_images"] == want and sel.inputs["pool_subset"] == 4
+        assert picked and picked <= set(want), strategy  # picks only from the subset
+        dets = Detections.load(run / "cycle_00" / "detections.npz")
+        if strategy == "random":
+            assert all(s.image_ids.size == 0 for s in dets.per_scale)  # reads none
+        else:  # inference ran on the subset alone, at every scale the strategy reads
+            for s in dets.per_scale:
+                if s.image_ids.size:
+                    assert s.image_ids.tolist() == want, strategy
+    # cycle 1: each strategy's own D_U, the subset drawn from (run seed, cycle 1)
+    for strategy in ("mural", "uncertainty"):
+        pool = LabeledPool.load(runs[strategy] / "cycle_00" / "pool", train)
+        want1 = pool_subset(train.image_ids(), pool.unlabelled_images(), 4, 5, 1)
+        dets = Detections.load(runs[strategy] / "cycle_01" / "detections.npz")
+        assert next(s.image_ids.tolist() for s in dets.per_scale if s.image_ids.size) == want1
+
+
+def test_pool_subset_off_or_larger_than_pool_changes_nothing(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    from mural.loop import run_loop
+
+    path = config_file(data_dir, tmp_path)
+    run_loop(load_config(path, ["cycles=1"]), tmp_path / "off", progress=False)
+    run_loop(
+        load_config(path, ["cycles=1", "selection.pool_subset=1000"]),
+        tmp_path / "big",
+        progress=False,
+    )
+    a, b = outputs(tmp_path / "off"), outputs(tmp_path / "big")
+    assert a.pop("config.yaml") != b.pop("config.yaml")
+    sa = json.loads(a.pop("cycle_00/selection.json"))
+    sb = json.loads(b.pop("cycle_00/selection.json"))
+    assert a == b
+    du = Detections.load(tmp_path / "off" / "cycle_00" / "detections.npz").per_scale[0].image_ids
+    assert len(du) == 14 - 3  # all of D_U without a subset
+    assert sb["inputs"].pop("scored_images") == sorted(du.tolist())  # all of it, recorded
+    assert sb["inputs"].pop("pool_subset") == 1000
+    assert sa == sb  # the same picks
+    with pytest.raises(ConfigError, match=r"selection\.pool_subset"):
+        load_config(path, ["selection.pool_subset=0"])

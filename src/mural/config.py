@@ -33,6 +33,7 @@ __all__ = [
     "DetectorConfig",
     "InitialConfig",
     "RunConfig",
+    "SelectionConfig",
     "StrategyConfig",
     "SyntheticConfig",
     "apply_overrides",
@@ -124,6 +125,20 @@ class StrategyConfig:
 
 
 @dataclass
+class SelectionConfig:
+    """What each cycle scores, whatever the strategy.
+
+    ``pool_subset``: score only this many images of ``D_U`` per cycle (``null``: all of
+    them). The subset is a seeded random one derived from the run seed and the cycle only,
+    so every strategy of a seed scores the same images wherever their pools agree
+    (:func:`mural.loop.pool_subset`). Inference on ``D_U`` runs on the subset alone, and
+    the strategy picks from it. CALD's reference scores 10,000 COCO images per cycle.
+    """
+
+    pool_subset: int | None = None
+
+
+@dataclass
 class RunConfig:
     """One active-learning run (SPEC §8). ``cycles`` counts acquisition rounds: a run trains
     ``cycles + 1`` detectors (the initial one and one after each acquisition)."""
@@ -137,6 +152,7 @@ class RunConfig:
     )
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
     seeds: list[int] = field(default_factory=lambda: [0])
     workers: int = 0
     device: str = "cpu"
@@ -343,6 +359,13 @@ def _check(cfg: RunConfig) -> None:
         "detector.region_ignore",
         det.region_ignore,
         "paint or loss",
+    )
+    sub = cfg.selection.pool_subset
+    need(
+        sub is None or sub >= 1,
+        "selection.pool_subset",
+        sub,
+        "an integer >= 1 (images of D_U scored per cycle) or null (all)",
     )
     need(len(cfg.seeds) >= 1, "seeds", cfg.seeds, "a non-empty list of integers")
     need(len(set(cfg.seeds)) == len(cfg.seeds), "seeds", cfg.seeds, "distinct integers")

@@ -17,6 +17,11 @@ is derived from ``(run seed, cycle, stage)`` (:func:`derive_seed`), hence a resu
 with the same results as an uninterrupted one. ``cycles = N`` trains ``N + 1`` detectors:
 cycle ``N`` only trains and evaluates. Within a cycle, the stages share one
 :class:`_Cycle`: its pool and its trained detector are each loaded at most once.
+
+Under ``torchrun --nproc_per_node N -m mural run ...`` every rank trains (DDP) and predicts
+its shard of ``D_U`` and of the held-out split; rank 0 alone writes (data, config, stage
+files, log) and selects, and decides whether a stage is done (broadcast to the others);
+the others wait at a barrier after each stage.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -34,7 +39,7 @@ import numpy as np
 import yaml
 
 from .config import RunConfig, config_from_dict, config_to_dict
-from .errors import ConfigError
+from .errors import ConfigError, MuralError
 from .io import (
     atomic_write_json,
     atomic_write_text,
@@ -52,6 +57,7 @@ __all__ = [
     "check_config",
     "derive_seed",
     "load_datasets",
+    "pool_subset",
     "rebuild_metrics_log",
     "run_config",
     "run_loop",
@@ -62,6 +68,7 @@ _STAGE_CODE = {
     **{s: i + 1 for i, s in enumerate(STAGES)},
     "samples": 9,
     "weights": 10,
+    "subset": 11,
 }
 
 
@@ -71,17 +78,42 @@ def derive_seed(seed: int, cycle: int, stage: str) -> int:
     return int(ss.generate_state(1, dtype=np.uint32)[0])
 
 
+def pool_subset(
+    train_ids: Sequence[int], unlabelled: Sequence[int], size: int, seed: int, cycle: int
+) -> list[int]:
+    """The images of ``D_U`` that cycle ``cycle`` scores under ``selection.pool_subset``.
+
+    A seeded random order of *all* training images ``train_ids`` is drawn from
+    ``derive_seed(seed, cycle, "subset")`` (never from the strategy); the subset is the
+    first ``size`` images of that order that are in ``unlabelled``, returned sorted. Two
+    strategies of a seed thus score the same images wherever their ``D_U`` agree (at
+    cycle 0 always), and a rerun scores the same images again. All of ``unlabelled`` when
+    it holds at most ``size`` images.
+    """
+    if size < 1:
+        raise ConfigError(f"config key 'selection.pool_subset': bad value {size}; expected >= 1")
+    du = {int(i) for i in unlabelled}
+    if len(du) <= size:
+        return sorted(du)
+    order = np.sort(np.asarray(train_ids, dtype=np.int64))
+    rng = np.random.default_rng(derive_seed(seed, cycle, "subset"))
+    ranked = order[rng.permutation(order.shape[0])]
+    return sorted([int(i) for i in ranked if int(i) in du][:size])
+
+
 # ------------------------------------------------------------------ datasets and setup
 
 
-def load_datasets(cfg: RunConfig, run_dir: Path) -> tuple[Any, Any]:
-    """The training pool and the held-out split (generating a synthetic dataset if asked)."""
+def load_datasets(cfg: RunConfig, run_dir: Path, *, generate: bool = True) -> tuple[Any, Any]:
+    """The training pool and the held-out split (generating a synthetic dataset if asked,
+    unless ``generate`` is false: then it must be there already)."""
     from .data.coco import CocoDataset
 
     d = cfg.dataset
     if d.synthetic is not None:
         root = Path(d.synthetic_dir) if d.synthetic_dir else RunDir(run_dir).data
-        ensure_synthetic(cfg, root)
+        if generate:
+            ensure_synthetic(cfg, root)
         return (
             CocoDataset.load(root / "train.json", root / "images"),
             CocoDataset.load(root / "val.json", root / "images"),
@@ -242,6 +274,29 @@ class _Dist:
 
             barrier()
 
+    def agree(self, value: Any) -> Any:
+        """Rank 0's ``value`` on every rank (so all ranks take the same branch)."""
+        if self.world == 1:
+            return value
+        from .detector.distributed import broadcast_object
+
+        return broadcast_object(value)
+
+
+def _rank0_first(dist: _Dist, fn: Callable[[], object]) -> None:
+    """Run ``fn`` on rank 0 while the others wait; its error is raised on every rank."""
+    err: MuralError | None = None
+    if dist.rank == 0:
+        try:
+            fn()
+        except MuralError as exc:
+            if dist.world == 1:
+                raise
+            err = exc
+    err = dist.agree(err)
+    if err is not None:
+        raise err
+
 
 def _dist() -> _Dist:
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
@@ -292,12 +347,12 @@ class _Cycle:
 class _Run:
     """Everything one run's stages share; the stages are its methods."""
 
-    def __init__(self, cfg: RunConfig, run_dir: RunDir, progress: bool) -> None:
+    def __init__(self, cfg: RunConfig, run_dir: RunDir, progress: bool, dist: _Dist) -> None:
         from .strategies import build_strategy
 
-        self.cfg, self.dir, self.progress = cfg, run_dir, progress
-        self.dist = _dist()
-        self.train_ds, self.val_ds = load_datasets(cfg, run_dir.root)
+        self.cfg, self.dir, self.progress, self.dist = cfg, run_dir, progress, dist
+        # rank 0 made a synthetic dataset in ``run_loop``; the others only read it
+        self.train_ds, self.val_ds = load_datasets(cfg, run_dir.root, generate=dist.rank == 0)
         self.strategy = build_strategy(cfg.strategy.name, **cfg.strategy.options)
         self._initial_labelled: int | None = None
 
@@ -314,18 +369,28 @@ class _Run:
     def stage(self, path: Path, write: Callable[[Path], None], everyone: bool = False) -> None:
         """Run ``write(tmp)`` unless ``path`` exists, then move ``tmp`` onto ``path``.
 
-        Rank 0 writes; the other ranks run ``write`` too only when ``everyone`` (training
-        and prediction are shared by all processes) and wait for rank 0 at the end.
+        Rank 0 decides whether the stage is done and writes; the other ranks run
+        ``write`` too only when ``everyone`` (training and prediction are shared by all
+        processes; there they must not write) and wait for rank 0 at the end.
         """
-        if not path.exists():
+        if not self.dist.agree(path.exists()):
             tmp = path.with_name(f".{path.name}.partial")
+            if self.dist.rank == 0 and tmp.is_dir():
+                shutil.rmtree(tmp)
             if self.dist.rank == 0 or everyone:
-                if tmp.is_dir():
-                    shutil.rmtree(tmp)
                 write(tmp)
             if self.dist.rank == 0:
                 os.replace(tmp, path)
         self.dist.barrier()
+
+    def scored_images(self, cy: _Cycle) -> list[int] | None:
+        """The images of the cycle's ``D_U`` to score: ``selection.pool_subset`` of them,
+        or ``None`` (all)."""
+        n = self.cfg.selection.pool_subset
+        if n is None:
+            return None
+        du = cy.pool.unlabelled_images()
+        return pool_subset(self.train_ds.image_ids(), du, n, self.cfg.seed, cy.c)
 
     # -- stages ---------------------------------------------------------------------
     def train(self, cy: _Cycle, out: Path) -> None:
@@ -415,9 +480,10 @@ class _Run:
         # stay empty so scale indices keep their meaning.
         got = None
         if need:
+            ids = self.scored_images(cy)
             got = cy.detector.predict(
                 self.train_ds,
-                cy.pool.unlabelled_images(),
+                cy.pool.unlabelled_images() if ids is None else ids,
                 [scales[i] for i in need],
                 batch_size=d.batch_size,
                 workers=self.cfg.workers,
@@ -439,6 +505,7 @@ class _Run:
         strategy = self.strategy
         seed = derive_seed(self.cfg.seed, c, "select")
         det_path = self.dir.detections(c)
+        scored = self.scored_images(cy)
         ctx = SelectionContext(
             dataset=self.train_ds,
             pool=cy.pool,
@@ -450,9 +517,13 @@ class _Run:
             detector=cy.detector if strategy.needs_model else None,
             train_scale=(d.min_size, d.max_size),
             seed=seed,
+            candidates=scored,
         )
         result = strategy.select(ctx)
         result.inputs = {"detections": det_path.relative_to(self.dir.root).as_posix()}
+        if scored is not None:  # selection.pool_subset: which images were scored
+            result.inputs["pool_subset"] = self.cfg.selection.pool_subset
+            result.inputs["scored_images"] = scored
         write_selection(out, result)
 
     def acquire(self, cy: _Cycle, out: Path) -> None:
@@ -464,7 +535,8 @@ class _Run:
     # -- one cycle ------------------------------------------------------------------
     def cycle(self, c: int) -> None:
         rd, cy = self.dir, _Cycle(self, c)
-        rd.cycle(c).mkdir(parents=True, exist_ok=True)
+        if self.dist.rank == 0:
+            rd.cycle(c).mkdir(parents=True, exist_ok=True)
         self.stage(rd.model(c), lambda p: self.train(cy, p), everyone=True)
         self.stage(rd.metrics(c), lambda p: self.evaluate(cy, p), everyone=True)
         if c < self.cfg.cycles:
@@ -511,11 +583,13 @@ def _check_device(device: str) -> None:
         )
 
 
-def rebuild_metrics_log(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+def rebuild_metrics_log(
+    run_dir: str | os.PathLike[str], *, write: bool = True
+) -> list[dict[str, Any]]:
     """Rewrite ``metrics.jsonl`` from the finished cycles' files (idempotent).
 
     A cycle is finished when its last stage's file exists (``pool/`` or, for the last
-    cycle, ``metrics.json``). Returns the records written.
+    cycle, ``metrics.json``). Returns the records written (only read with ``write=False``).
     """
     rd = RunDir(run_dir)
     cfg = read_run_config(rd.config)
@@ -535,8 +609,8 @@ def rebuild_metrics_log(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]
         rec["label"] = cfg.label
         rec["seed"] = cfg.seed
         records.append(rec)
-    text = "".join(json.dumps(r) + "\n" for r in records)
-    atomic_write_text(rd.metrics_log, text)
+    if write:
+        atomic_write_text(rd.metrics_log, "".join(json.dumps(r) + "\n" for r in records))
     return records
 
 
@@ -553,20 +627,31 @@ def run_loop(
     check_folders(cfg, rd.root)
     with claimed_run_folder(rd.root):
         _deterministic(cfg)
-        run = _Run(cfg, rd, progress)
-        if run.dist.rank == 0:
+        dist = _dist()
+
+        def prepare() -> None:  # the folder and a synthetic dataset, made once by rank 0
+            rd.root.mkdir(parents=True, exist_ok=True)
+            s = cfg.dataset
+            if s.synthetic is not None:
+                ensure_synthetic(cfg, Path(s.synthetic_dir) if s.synthetic_dir else rd.data)
+
+        def record() -> None:
             _write_config(cfg, rd.root)
             rebuild_metrics_log(rd.root)
+
+        _rank0_first(dist, prepare)
+        run = _Run(cfg, rd, progress, dist)
+        _rank0_first(dist, record)
         run.stage(rd.initial_pool, lambda p: _initial_pool(cfg, run.train_ds).save(p))
         bar = tqdm(
             range(cfg.cycles + 1),
             desc=f"{cfg.label} seed {cfg.seed}",
             unit="cycle",
-            disable=not progress or run.dist.rank != 0,
+            disable=not progress or dist.rank != 0,
         )
         for c in bar:
             run.cycle(c)
-        return rebuild_metrics_log(rd.root)
+        return rebuild_metrics_log(rd.root, write=dist.rank == 0)
 
 
 @contextlib.contextmanager
@@ -586,6 +671,7 @@ def claimed_run_folder(root: Path) -> Iterator[Path]:
         claim_folder(root, "run", legacy=is_run_folder)
         remove_stale_temps(root, partial=True)
         yield root
+
 
 
 def run_config(

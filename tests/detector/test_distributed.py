@@ -24,6 +24,8 @@ def test_single_process_helpers():
     assert mdist.shard([1, 2, 3]) == [1, 2, 3]
     assert mdist.shard(list(range(5)), mdist.DistInfo(1, 2, 1)) == [1, 3]
     assert mdist.all_gather_objects({"a": 1}) == [{"a": 1}]
+    assert mdist.broadcast_object({"a": 1}) == {"a": 1}
+    mdist.close_distributed()  # no group: nothing to leave
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 
@@ -16,7 +17,9 @@ def register(sub: Any) -> None:
             "at the first unfinished stage. CONFIG is a YAML file or the name of a shipped "
             "config (demo, paper_coco, paper_cityscapes, bccd, vehicles). Overrides use "
             "dotted keys and YAML values: budget=500 strategy.options.reduce=max "
-            "scales=[[480,512],[800,1280]]. With several seeds, each runs in RUN_DIR/seed_<s>."
+            "scales=[[480,512],[800,1280]]. With several seeds, each runs in RUN_DIR/seed_<s>. "
+            "Several processes or GPUs: torchrun --nproc_per_node N -m mural run ... "
+            "(every rank trains and predicts its share, rank 0 writes)."
         ),
     )
     p.add_argument("config", metavar="CONFIG", help="YAML config file or shipped config name")
@@ -33,7 +36,12 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.overrides)
     require_torch()
-    results = run_config(cfg, args.out, progress=not args.quiet)
+    try:
+        results = run_config(cfg, args.out, progress=not args.quiet)
+    finally:
+        _leave_process_group()
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # under torchrun, rank 0 reports
     for seed, records in results.items():
         if records:
             last = records[-1]
@@ -43,6 +51,14 @@ def run(args: argparse.Namespace) -> int:
             )
     print(f"results in {args.out} (metrics.jsonl); report: mural report {args.out} --out REPORT")
     return 0
+
+
+def _leave_process_group() -> None:
+    """Under ``torchrun``, leave the process group the loop joined."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from ..detector.distributed import close_distributed
+
+        close_distributed()
 
 
 def _pct(v: Any) -> str:

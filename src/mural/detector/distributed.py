@@ -23,6 +23,8 @@ __all__ = [
     "DistInfo",
     "all_gather_objects",
     "barrier",
+    "broadcast_object",
+    "close_distributed",
     "get_info",
     "init_distributed",
     "is_main",
@@ -73,6 +75,25 @@ def is_main() -> bool:
 def barrier() -> None:
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         dist.barrier()
+
+
+def broadcast_object(obj: T) -> T:
+    """Rank 0's ``obj`` on every rank (``obj`` itself with one process).
+
+    Decisions that every rank must take alike (is a stage done? is a file there?) are
+    made on rank 0 and broadcast, so a shared filesystem's caching cannot split them.
+    """
+    if get_info().world_size == 1:
+        return obj
+    box: list[Any] = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]  # type: ignore[no-any-return]
+
+
+def close_distributed() -> None:
+    """Leave the process group joined by :func:`init_distributed` (no-op without one)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def shard(items: Sequence[T], info: DistInfo | None = None) -> list[T]:

@@ -378,7 +378,7 @@ class BoxQueryStrategy(Strategy):
         fd = filter_detections(
             ctx.detections.per_scale[self.scale_index(ctx)],
             ctx.pool,
-            ctx.pool.unlabelled_images(),
+            ctx.unlabelled_images(),
             self.threshold(ctx),
             drop_known=True,
             iou_known=self.options["iou_match"],

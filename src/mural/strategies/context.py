@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,9 @@ class SelectionContext:
             ``scale_index`` of single-scale strategies is the configured scale whose
             ``min_size`` is closest to it (scale 0 when ``None``).
         seed: the seed ``rng`` was made from (recorded in the selection document).
+        candidates: the images of ``D_U`` scored this cycle (the loop's
+            ``selection.pool_subset``); ``None``: all of ``D_U``. Strategies read ``D_U``
+            through :meth:`unlabelled_images`, which applies it.
     """
 
     dataset: CocoDataset
@@ -55,3 +59,13 @@ class SelectionContext:
     train_scale: tuple[int, int] | None = None
     detector: Detector | None = None
     seed: int | None = None
+    candidates: Sequence[int] | None = None
+
+    def unlabelled_images(self) -> list[int]:
+        """``D_U`` as the strategy may pick from it: the pool's unlabelled images, in the
+        pool's order, restricted to :attr:`candidates` when given."""
+        du = self.pool.unlabelled_images()
+        if self.candidates is None:
+            return du
+        keep = {int(i) for i in self.candidates}
+        return [i for i in du if i in keep]

@@ -78,7 +78,7 @@ def model_access(strategy: Strategy, ctx: SelectionContext) -> ModelAccess:
 def scored_images(strategy: Strategy, ctx: SelectionContext) -> tuple[list[int], list[int]]:
     """``(scored, rest)``: the ``D_U`` images to score (all, or a seeded random subset of
     ``max_images``) and the others (appended after the scored ones, in random order)."""
-    du = ctx.pool.unlabelled_images()
+    du = ctx.unlabelled_images()
     cap = strategy.options.get("max_images")
     if cap is None or cap >= len(du):
         return du, []

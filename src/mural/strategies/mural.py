@@ -122,6 +122,7 @@ def scale_inputs(
     scales: Sequence[int] | None,
     *,
     drop_inside_regions: bool = False,
+    candidates: Sequence[int] | None = None,
 ) -> tuple[list[int], list[FilteredDetections], list[ScaleInput]]:
     """The used scale indices, their filtered detections of ``D_U`` and the core inputs
     (see :func:`select_mural_regions` for the arguments)."""
@@ -134,6 +135,9 @@ def scale_inputs(
             f"(the detections have {n} scales), got {bad[0]}"
         )
     du = pool.unlabelled_images()
+    if candidates is not None:
+        keep = {int(i) for i in candidates}
+        du = [i for i in du if i in keep]
     fds: list[FilteredDetections] = []
     inputs: list[ScaleInput] = []
     for s in used:
@@ -176,6 +180,7 @@ def select_mural_regions(
     cost: str = COST_GT,
     visible_threshold: float | None = None,
     describe: bool = False,
+    candidates: Sequence[int] | None = None,
 ) -> MuralRegions:
     """MuRAL's region selection under budget ``B`` (paper §4.2–§4.4; SPEC §2–§7).
 
@@ -198,6 +203,8 @@ def select_mural_regions(
             the oracle uses).
         describe: also fill each pick's ``estimated_cost`` and ``predictions`` (the
             above-threshold detections inside it, window pixels) for annotation.
+        candidates: the images of ``D_U`` that may be picked (the loop's
+            ``selection.pool_subset``); ``None``: all of ``D_U``.
 
     Returns:
         :class:`MuralRegions`.
@@ -206,7 +213,13 @@ def select_mural_regions(
         raise ConfigError(f"cost must be {COST_GT!r} or {COST_ESTIMATED!r}, got {cost!r}")
     estimated = cost == COST_ESTIMATED
     used, fds, inputs = scale_inputs(
-        pool, detections, score_threshold, iou_known, scales, drop_inside_regions=estimated
+        pool,
+        detections,
+        score_threshold,
+        iou_known,
+        scales,
+        drop_inside_regions=estimated,
+        candidates=candidates,
     )
     vis = pool.visible_threshold if visible_threshold is None else float(visible_threshold)
     groups: list[list[NDArray[np.int64]]] = []  # [image][scale]
@@ -355,7 +368,12 @@ class MuralStrategy(Strategy):
         assert ctx.detections is not None
         o = self.options
         return scale_inputs(
-            ctx.pool, ctx.detections, self.threshold(ctx), o["iou_known"], o["scales"]
+            ctx.pool,
+            ctx.detections,
+            self.threshold(ctx),
+            o["iou_known"],
+            o["scales"],
+            candidates=ctx.candidates,
         )
 
     def _select(self, ctx: SelectionContext) -> SelectionResult:
@@ -374,6 +392,7 @@ class MuralStrategy(Strategy):
             scale_aware=o["scale_aware"],
             scales=o["scales"],
             cost=COST_GT,
+            candidates=ctx.candidates,
         )
         result = self.new_result(ctx)
         result.items = list(got.picks)

@@ -25,6 +25,6 @@ class RandomImages(Strategy):
     OPTIONS: ClassVar[dict[str, Option]] = {}
 
     def _select(self, ctx: SelectionContext) -> SelectionResult:
-        du = ctx.pool.unlabelled_images()
+        du = ctx.unlabelled_images()
         order = [du[i] for i in ctx.rng.permutation(len(du))]
         return take_images(self.new_result(ctx), ctx, order, [0.0] * len(order))

@@ -48,7 +48,7 @@ class UncertaintyImages(Strategy):
     def _select(self, ctx: SelectionContext) -> SelectionResult:
         assert ctx.detections is not None
         s = self.scale_index(ctx)
-        du = ctx.pool.unlabelled_images()
+        du = ctx.unlabelled_images()
         fd = filter_detections(
             ctx.detections.per_scale[s], ctx.pool, du, self.threshold(ctx), drop_known=False
         )

@@ -130,10 +130,10 @@ class Vaal(Strategy):
         return out
 
     def _select(self, ctx: SelectionContext) -> SelectionResult:
-        du = ctx.pool.unlabelled_images()
+        du = ctx.unlabelled_images()
         if not du or ctx.budget <= 0:
             return self.new_result(ctx)
-        du_set = set(du)
+        du_set = set(ctx.pool.unlabelled_images())  # all of D_U, even outside the subset
         lab = [i for i in ctx.pool.labelled_images() if i not in du_set] or [
             i for i in ctx.pool.labelled_images()
         ]
