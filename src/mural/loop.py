@@ -673,7 +673,6 @@ def claimed_run_folder(root: Path) -> Iterator[Path]:
         yield root
 
 
-
 def run_config(
     cfg: RunConfig, run_dir: str | os.PathLike[str], *, progress: bool = True
 ) -> dict[int, list[dict[str, Any]]]:
