@@ -1,6 +1,7 @@
 """mural: Multi-scale Region-based Active Learning (MuRAL) for object detection.
 
-The contract API (SPEC §9) is importable from here and needs no deep-learning framework:
+The public API (contract §9; "contract §N" throughout the code is a section of
+docs/contract.md) is importable from here and needs no deep-learning framework:
 :func:`scaled_size`, :func:`generate_candidates`, :func:`informative_score`,
 :func:`select_scale_aware` and :func:`acquire_region`.
 """

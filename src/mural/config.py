@@ -105,7 +105,7 @@ class DetectorConfig:
     max_size: int = 1333
     score_threshold: float = DEFAULT_SCORE_THRESHOLD
     hflip_prob: float = 0.5
-    #: a region's ignore areas: ``paint`` (filled with the mean colour, SPEC §5) or
+    #: a region's ignore areas: ``paint`` (filled with the mean colour, contract §5) or
     #: ``loss`` (anchors and proposals on them are neither positive nor negative)
     region_ignore: str = "paint"
     warm_start: bool = False
@@ -140,7 +140,7 @@ class SelectionConfig:
 
 @dataclass
 class RunConfig:
-    """One active-learning run (SPEC §8). ``cycles`` counts acquisition rounds: a run trains
+    """One active-learning run (contract §8). ``cycles`` counts acquisition rounds: a run trains
     ``cycles + 1`` detectors (the initial one and one after each acquisition)."""
 
     dataset: DatasetConfig = field(default_factory=DatasetConfig)

@@ -11,7 +11,7 @@ key                          shape, dtype        meaning
 ``num_classes``              () int64            ``C``
 ``s{i}_image_ids``           (n,) int64          COCO image ids
 ``s{i}_image_sizes``         (n, 2) int64        original ``(H, W)``
-``s{i}_scaled_sizes``        (n, 2) int64        scaled ``(H_s, W_s)`` (SPEC §1)
+``s{i}_scaled_sizes``        (n, 2) int64        scaled ``(H_s, W_s)`` (contract §1)
 ``s{i}_offsets``             (n + 1,) int64      image ``j`` owns rows ``offsets[j]:offsets[j+1]``
 ``s{i}_boxes``               (M, 4) float32      ``xyxy`` in *scaled* pixels
 ``s{i}_scores``              (M,) float32        confidence of the predicted class

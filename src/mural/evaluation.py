@@ -1,4 +1,4 @@
-"""COCO-style evaluation with pycocotools' ``COCOeval`` (SPEC §8: mAP, AP50, per-class AP).
+"""COCO-style evaluation with pycocotools' ``COCOeval`` (contract §8: mAP, AP50, per-class AP).
 
 :func:`evaluate_coco` returns a flat dict of floats in ``[0, 1]`` (not percent):
 

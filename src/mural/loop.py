@@ -1,4 +1,4 @@
-"""The active-learning cycle (SPEC §8): train → evaluate → infer → select → acquire.
+"""The active-learning cycle (contract §8): train → evaluate → infer → select → acquire.
 
 A run lives in one folder, whose layout :class:`mural.rundir.RunDir` owns::
 

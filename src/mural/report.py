@@ -413,7 +413,7 @@ def plot_regions(run: RunData, path: Path, per_scale: int = 3) -> bytes | None:
                 x0, y0, x1, y1 = win.window_in_original()
                 lo_x, lo_y, hi_x, hi_y = min(lo_x, x0), min(lo_y, y0), max(hi_x, x1), max(hi_y, y1)
                 for _, ann in it["new_objects"]:
-                    if int(ann) in ids:  # its box clipped to the window, as labelled (SPEC §5)
+                    if int(ann) in ids:  # its box clipped to the window, as labelled (contract §5)
                         bx0, by0, bx1, by1 = boxes[ids.index(int(ann))]
                         bx0, by0, bx1, by1 = max(bx0, x0), max(by0, y0), min(bx1, x1), min(by1, y1)
                         ax.add_patch(

@@ -57,7 +57,7 @@ ObjectKey = tuple[int, int]
 
 
 class Granularity(str, enum.Enum):
-    """What a strategy selects: whole images, regions (SPEC §1) or single boxes."""
+    """What a strategy selects: whole images, regions (contract §1) or single boxes."""
 
     IMAGE = "image"
     REGION = "region"
@@ -94,7 +94,7 @@ class ImagePick:
 
 @dataclass
 class RegionPick:
-    """A region (SPEC §1) on scale ``scale_index``; ``window`` in scaled pixels.
+    """A region (contract §1) on scale ``scale_index``; ``window`` in scaled pixels.
 
     ``new_objects``/``categories``: the ground-truth objects it newly labels (empty when
     the cost is estimated). The optional fields describe the region for annotation:
@@ -122,7 +122,7 @@ class RegionPick:
         return task_id_of(self.image_id, self.scale_index, self.window)
 
     def window_original(self) -> tuple[float, float, float, float] | None:
-        """The window in original pixels (SPEC §1), when ``image_size`` is known."""
+        """The window in original pixels (contract §1), when ``image_size`` is known."""
         if self.image_size is None:
             return None
         from .core.geometry import RegionFrame

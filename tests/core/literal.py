@@ -1,7 +1,8 @@
 """Literal reference implementations of the paper's algorithms, written for clarity only.
 
 They follow the printed pseudo-code (Algorithm 1 over every integer position, Algorithm 2
-round-robin) with the SPEC's tie rule, with no cleverness, so the fast code can be checked
+round-robin) with the contract's tie rule (docs/contract.md), with no cleverness, so the fast
+code can be checked
 against them.
 """
 

@@ -1,4 +1,4 @@
-"""Region label acquisition (SPEC §5) at and around the 0.7 threshold."""
+"""Region label acquisition (contract §5) at and around the 0.7 threshold."""
 
 from __future__ import annotations
 

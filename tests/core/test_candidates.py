@@ -1,4 +1,4 @@
-"""Algorithm 1 (SPEC §2): the fast generator equals the literal scan over every position."""
+"""Algorithm 1 (contract §2): the fast generator equals the literal scan over every position."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Scaled sizes and the region <-> original-pixel mapping (SPEC §1)."""
+"""Scaled sizes and the region <-> original-pixel mapping (contract §1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The contract API works with no torch installed (SPEC §9)."""
+"""The contract API works with no torch installed (contract §9)."""
 
 from __future__ import annotations
 

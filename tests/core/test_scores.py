@@ -1,4 +1,4 @@
-"""Informative score (SPEC §3, Eq. 2 and Eq. 4) against hand-computed values."""
+"""Informative score (contract §3, Eq. 2 and Eq. 4) against hand-computed values."""
 
 from __future__ import annotations
 

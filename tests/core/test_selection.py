@@ -1,4 +1,4 @@
-"""Scale-aware selection (SPEC §4, Algorithm 2) and the union ablation."""
+"""Scale-aware selection (contract §4, Algorithm 2) and the union ablation."""
 
 from __future__ import annotations
 

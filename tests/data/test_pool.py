@@ -1,4 +1,4 @@
-"""LabeledPool: simulated oracle (SPEC §5), labelled state (§6), save/load."""
+"""LabeledPool: simulated oracle (contract §5), labelled state (§6), save/load."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The contract every registered strategy keeps (SPEC §7), on a tiny pool."""
+"""The contract every registered strategy keeps (contract §7), on a tiny pool."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Region label acquisition (paper §4.5; SPEC §5, §6).
+"""Region label acquisition (paper §4.5; contract §5, §6).
 
 The oracle reveals the image's ground truth mapped to the scaled image. For each
 ground-truth box, ``visible = area(box ∩ window) / area(box)``:
@@ -45,7 +45,7 @@ def visible_fraction(boxes: NDArray[np.float64], window: Sequence[float]) -> NDA
 def acquire_region(
     gt_boxes: Any, window: Sequence[float], visible_threshold: float = 0.7
 ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
-    """Which ground-truth boxes a region labels and which it hides (SPEC §5).
+    """Which ground-truth boxes a region labels and which it hides (contract §5).
 
     Args:
         gt_boxes: ``(N, 4)`` ground-truth boxes ``(x0, y0, x1, y1)`` in scaled pixels.
@@ -83,7 +83,7 @@ def acquire_region(
 def known_detections(
     det_boxes: Any, labelled_boxes: Any, iou_threshold: float = 0.5
 ) -> NDArray[np.bool_]:
-    """Detections already known: IoU ``>= iou_threshold`` with a labelled object (SPEC §6).
+    """Detections already known: IoU ``>= iou_threshold`` with a labelled object (contract §6).
 
     Args:
         det_boxes: ``(N, 4)`` detections of one image.

@@ -1,4 +1,4 @@
-"""Region candidates (paper §4.2, Algorithm 1; SPEC §2), exact and fast.
+"""Region candidates (paper §4.2, Algorithm 1; contract §2), exact and fast.
 
 Algorithm 1 slides a window of the original image's size ``(H_r, W_r)`` over every integer
 position ``(top, left)`` of the scaled image, then greedily takes the window holding the
@@ -272,7 +272,7 @@ def generate_candidates_batch(
 def generate_candidates(
     boxes: Any, image_size: Sequence[int], region_size: Sequence[int]
 ) -> list[Candidate]:
-    """Region candidates of one image at one scale (SPEC §2), in pick order.
+    """Region candidates of one image at one scale (contract §2), in pick order.
 
     Args:
         boxes: ``(N, 4)`` array-like of detections ``(x0, y0, x1, y1)`` in scaled pixels

@@ -1,4 +1,4 @@
-"""Scales, boxes and the region <-> original-pixel mapping (SPEC §1).
+"""Scales, boxes and the region <-> original-pixel mapping (contract §1).
 
 Conventions: sizes are ``(H, W)`` (rows, columns); boxes are ``xyxy`` floats
 ``(x0, y0, x1, y1)`` with ``x`` along columns; a scale is ``(min_size, max_size)`` as in
@@ -82,7 +82,7 @@ def scale_factor(image_size: Sequence[int], scale: Sequence[float]) -> float:
 
 
 def scaled_size(image_size: Sequence[int], scale: Sequence[float]) -> Size:
-    """Size ``(H_s, W_s)`` of an ``(H, W)`` image resized at ``scale`` (SPEC §1).
+    """Size ``(H_s, W_s)`` of an ``(H, W)`` image resized at ``scale`` (contract §1).
 
     ``(int(H * f + 0.5), int(W * f + 0.5))`` with ``f`` from :func:`scale_factor`.
 

@@ -1,4 +1,4 @@
-"""Informative score of a region (paper §4.3, Eq. 2 and Eq. 4; SPEC §3).
+"""Informative score of a region (paper §4.3, Eq. 2 and Eq. 4; contract §3).
 
 For a region, take the ``K`` detections fully inside its window with confidences
 ``p_1..p_K`` and labels ``o_1..o_K``. The term of detection ``k`` is ``(1 - p_k)`` (Eq. 2)

@@ -1,4 +1,4 @@
-"""Scale-aware region selection (paper §4.4, Algorithm 2; SPEC §4) and its ablation.
+"""Scale-aware region selection (paper §4.4, Algorithm 2; contract §4) and its ablation.
 
 Each scale's candidates are sorted by score, descending and stable (ties keep generation
 order). The scales are visited round-robin in their configured order, popping each
@@ -147,7 +147,7 @@ def _split(
 def select_scale_aware(
     per_scale: Sequence[Sequence[tuple[float, Iterable[Hashable]]]], budget: float
 ) -> list[tuple[int, int]]:
-    """Scale-aware region selection (Algorithm 2; SPEC §4, §9).
+    """Scale-aware region selection (Algorithm 2; contract §4, §9).
 
     Args:
         per_scale: ``per_scale[s]`` lists ``(score, object_ids)`` for the candidates of

@@ -1,4 +1,4 @@
-"""The labelled pool ``D_L`` and the simulated oracle (paper §4.5; SPEC §5–§7).
+"""The labelled pool ``D_L`` and the simulated oracle (paper §4.5; contract §5–§7).
 
 What is known is kept per ground-truth object ``(image_id, ann_id)``, from three sources:
 
@@ -6,7 +6,7 @@ What is known is kept per ground-truth object ``(image_id, ann_id)``, from three
   initial set);
 - **regions**: a window of the original image's size on one scale; the oracle labels the
   objects more than ``visible_threshold`` inside it (clipped to the window) and marks the
-  partly visible ones as ignore areas (SPEC §5);
+  partly visible ones as ignore areas (contract §5);
 - **partial** images: single objects labelled one at a time (fine-grained baselines).
 
 Everything else about the labelled state (which objects are labelled, per-class counts,
@@ -56,7 +56,7 @@ POOL_VERSION = 1
 
 @dataclass
 class RegionLabel:
-    """One labelled region (SPEC §5).
+    """One labelled region (contract §5).
 
     Attributes:
         image_id: the image.
@@ -194,7 +194,7 @@ class LabeledPool:
     Args:
         dataset: the training pool (a :class:`mural.data.coco.CocoDataset`).
         visible_threshold: a GT box is labelled by a region when strictly more than this
-            fraction of its area lies in the window (SPEC §5).
+            fraction of its area lies in the window (contract §5).
         oracle: what reveals ground truth; :class:`SimulatedOracle` over ``dataset`` by
             default.
     """
@@ -400,7 +400,7 @@ class LabeledPool:
         window: Sequence[int],
         cycle: int,
     ) -> RegionLabel:
-        """Annotate a region with the simulated oracle (SPEC §5) and record it.
+        """Annotate a region with the simulated oracle (contract §5) and record it.
 
         The image's GT boxes are mapped to scaled pixels (``boxes * f``); those more than
         ``visible_threshold`` inside the window are labelled (clipped, window pixels),
@@ -543,7 +543,7 @@ class LabeledPool:
         return out
 
     def labelled_boxes(self, image_id: int) -> NDArray[np.float64]:
-        """``(L, 4)`` original-pixel boxes of the image's labelled objects (SPEC §6).
+        """``(L, 4)`` original-pixel boxes of the image's labelled objects (contract §6).
 
         Labelled GT objects (their full GT box, in annotation order), then region boxes
         that have no GT id, mapped back to original pixels.

@@ -1,4 +1,4 @@
-"""Training samples from a labelled pool (paper §4.5; SPEC §5, §7), as a torch Dataset.
+"""Training samples from a labelled pool (paper §4.5; contract §5, §7), as a torch Dataset.
 
 One sample per fully labelled image, per labelled region, per partly labelled image:
 
@@ -55,7 +55,7 @@ __all__ = [
     "scaled_crop",
 ]
 
-#: How a region's ignore areas reach training: filled with the mean colour (SPEC §5) or
+#: How a region's ignore areas reach training: filled with the mean colour (contract §5) or
 #: as ``target["ignore_boxes"]`` for the loss.
 REGION_IGNORE_MODES = ("paint", "loss")
 
@@ -115,7 +115,7 @@ class TrainingSamples(torch.utils.data.Dataset):  # type: ignore[type-arg]
         cache_size: decoded original images kept (LRU) per process.
         train_scale: ``(min_size, max_size)`` every sample is resized at before the model
             (the detector's scale; see the module docstring); ``None``: no resize.
-        region_ignore: ``"paint"`` (SPEC §5: a region's ignore areas are filled with the
+        region_ignore: ``"paint"`` (contract §5: a region's ignore areas are filled with the
             mean colour) or ``"loss"`` (they become ``target["ignore_boxes"]``).
 
     Targets: ``boxes`` ``(N, 4)`` float32 and ``labels`` ``(N,)`` int64 (class + 1) of the

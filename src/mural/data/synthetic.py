@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -81,7 +82,7 @@ def class_frequencies(num_classes: int, tail_ratio: float) -> np.ndarray:
         return np.ones(1)
     r = tail_ratio ** (-1.0 / (num_classes - 1))
     p = r ** np.arange(num_classes, dtype=np.float64)
-    return p / p.sum()
+    return np.asarray(p / p.sum())
 
 
 def _quotas(total: int, p: np.ndarray, minimum: int) -> np.ndarray:
@@ -101,7 +102,7 @@ def _quotas(total: int, p: np.ndarray, minimum: int) -> np.ndarray:
             donor = int(np.argmax(counts))
             counts[donor] -= 1
             counts[k] += 1
-    return counts
+    return np.asarray(counts)
 
 
 @lru_cache(maxsize=4096)
@@ -153,7 +154,7 @@ def _outline(kind: str, h: int, w: int) -> np.ndarray:
     inner = m[1:-1, 1:-1] & m[:-2, 1:-1] & m[2:, 1:-1] & m[1:-1, :-2] & m[1:-1, 2:]
     rim = m[1:-1, 1:-1] & ~inner
     rim.setflags(write=False)
-    return rim
+    return np.asarray(rim)
 
 
 def _hsv(h_deg: float, s: float, v: float) -> np.ndarray:
@@ -177,7 +178,7 @@ def _smooth_noise(rng: np.random.Generator, height: int, width: int, cells: int)
     b = grid[y0][:, x0 + 1]
     c = grid[y0 + 1][:, x0]
     d = grid[y0 + 1][:, x0 + 1]
-    return (a * (1 - fx) + b * fx) * (1 - fy) + (c * (1 - fx) + d * fx) * fy
+    return np.asarray((a * (1 - fx) + b * fx) * (1 - fy) + (c * (1 - fx) + d * fx) * fy)
 
 
 def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -204,7 +205,7 @@ def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray
     # low-frequency blotches
     noise = _smooth_noise(rng, height, width, int(rng.integers(3, 9))) - 0.5
     img = img + rng.uniform(0.05, 0.25) * noise[..., None]
-    return img.astype(np.float32)
+    return np.asarray(img.astype(np.float32))
 
 
 def render_image(
@@ -353,7 +354,7 @@ def _split(
     object_size: tuple[int, int],
     p: np.ndarray,
     min_visible: float,
-) -> tuple[list[dict], list[dict], dict[str, bytes]]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, bytes]]:
     code = _SPLIT_CODES[name]
     rng = np.random.default_rng([seed, code, 0])
     lo_n, hi_n = objects_per_image
@@ -364,8 +365,8 @@ def _split(
     per_class = _quotas(total, p, minimum=1)
     labels = rng.permutation(np.repeat(np.arange(len(p)), per_class))
     starts = np.concatenate([[0], np.cumsum(counts)])
-    images: list[dict] = []
-    annotations: list[dict] = []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     files: dict[str, bytes] = {}
     height, width = image_size
     ann_id = first_ann_id

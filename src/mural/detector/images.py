@@ -1,4 +1,4 @@
-"""Decode an image once and resize it to every scale (SPEC §1 sizes, exactly).
+"""Decode an image once and resize it to every scale (contract §1 sizes, exactly).
 
 The pixels come from :mod:`mural.data.images` (PIL bilinear, antialiased when shrinking),
 the functions :mod:`mural.data.samples` builds the training samples with, so the detector

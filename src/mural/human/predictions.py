@@ -4,7 +4,7 @@ A COCO results file is a JSON list of ``{"image_id", "category_id", "bbox": [x, 
 "score"}`` entries, as detectron2, mmdetection, ultralytics and the COCO evaluators write
 them. Each file holds one scale's predictions and declares its coordinates: ``original``
 (pixels of the original image, what those tools write by default) or ``scaled`` (pixels of
-the image resized at that scale, SPEC §1). Other keys (``segmentation``, ``area`` ...) are
+the image resized at that scale, contract §1). Other keys (``segmentation``, ``area`` ...) are
 ignored.
 
 Everything is validated before use; a :class:`~mural.errors.DataError` lists the problems,

@@ -9,11 +9,11 @@ and returns the picked regions as a ``selection.json`` document
 Cost of a region (what it spends of the budget ``B``):
 
 - ``"ground truth"``: the dataset has ground truth for the images being selected (a
-  simulation): the objects the simulated oracle would label (SPEC §5).
+  simulation): the objects the simulated oracle would label (contract §5).
 - ``"estimated from predictions"``: no ground truth: the predicted objects the region
   holds, i.e. detections above the score threshold, more than ``visible_threshold``
   inside the window (scaled pixels) and not already known (IoU >= 0.5 with a labelled
-  box, SPEC §6, or lying fully inside a region already labelled: the annotator saw it
+  box, contract §6, or lying fully inside a region already labelled: the annotator saw it
   and drew it, marked it ignore, or judged it background -- so a false positive is not
   selected again). The same object predicted at several scales counts once: detections of
   one image are grouped across scales (same class, IoU >= 0.5 in original pixels).
@@ -78,14 +78,14 @@ def select_from_predictions(
             :func:`mural.human.predictions.load_predictions`.
         budget: ``B`` in objects.
         pool: the labelled set (``None``: nothing labelled yet). Its images labelled as a
-            whole take no part; its labelled boxes make detections known (SPEC §6); its
+            whole take no part; its labelled boxes make detections known (contract §6); its
             class counts weight Eq. 4.
         score_threshold: detections with ``score >= score_threshold`` take part (default:
             the detector's, ``detector.score_threshold`` of a run config).
-        visible_threshold: the estimate's visibility rule (SPEC §5), and the oracle's
+        visible_threshold: the estimate's visibility rule (contract §5), and the oracle's
             when no ``pool`` is given (a pool's oracle keeps its own).
         known_iou: IoU with a labelled box from which a detection is known.
-        reduce: ``"mean"``, ``"max"`` or ``"random"`` (SPEC §3).
+        reduce: ``"mean"``, ``"max"`` or ``"random"`` (contract §3).
         class_weighting: Eq. 4 (True) or Eq. 2.
         scale_aware: Algorithm 2 (True) or the union ablation.
         cost: ``"auto"`` (ground truth when an image in play has some, else estimated),

@@ -126,7 +126,7 @@ def filter_detections(
 ) -> FilteredDetections:
     """Keep the detections of ``D_U`` images with score ``>= threshold`` that are not known.
 
-    Known (SPEC §6): IoU ``>= iou_known`` with a labelled object of the image, compared in
+    Known (contract §6): IoU ``>= iou_known`` with a labelled object of the image, compared in
     scaled pixels (``pool.labelled_boxes(image_id) * f``). Only images with a labelled
     object are asked for their boxes; the filtering itself is vectorised. With
     ``drop_inside_regions``, detections lying fully inside a region a human already
@@ -137,7 +137,8 @@ def filter_detections(
     ids = np.asarray(sd.image_ids, dtype=np.int64)
     keep_img = np.fromiter((int(i) in du for i in ids), dtype=bool, count=ids.shape[0])
     pos = np.flatnonzero(keep_img)
-    counts = np.diff(np.asarray(sd.offsets, dtype=np.int64))
+    offsets = np.asarray(sd.offsets, dtype=np.int64)
+    counts = offsets[1:] - offsets[:-1]
     det_img = np.repeat(np.arange(ids.shape[0]), counts)
     boxes = np.asarray(sd.boxes, dtype=np.float64)
     scores = np.asarray(sd.scores, dtype=np.float64)
@@ -242,7 +243,7 @@ def take_images(
     order: Sequence[int],
     scores: Sequence[float],
 ) -> SelectionResult:
-    """Coarse budget loop (SPEC §7): take images in ``order`` until ``spent >= budget``.
+    """Coarse budget loop (contract §7): take images in ``order`` until ``spent >= budget``.
 
     ``order`` lists image ids (all distinct, all in ``D_U``); ``scores`` their scores.
     An image costs its GT objects not yet labelled.
@@ -300,7 +301,7 @@ def take_boxes(
     query_scores: NDArray[np.float64],
     iou_match: float = 0.5,
 ) -> SelectionResult:
-    """Fine-grained budget loop (SPEC §7): query detections (rows of ``fd``) in ``order``.
+    """Fine-grained budget loop (contract §7): query detections (rows of ``fd``) in ``order``.
 
     Each query costs 1 and labels the best-matching (highest IoU, ties: annotation order)
     GT object of its image that is not labelled yet (nor by an earlier query) with IoU
@@ -354,7 +355,7 @@ def take_boxes(
 
 
 class BoxQueryStrategy(Strategy):
-    """Fine-grained box queries (SPEC §7): subclasses only order the detections.
+    """Fine-grained box queries (contract §7): subclasses only order the detections.
 
     The detections of ``D_U`` at one scale (score ``>= score_threshold``, not already
     known) are queried in :meth:`order`; each query costs 1 and labels the best-matching

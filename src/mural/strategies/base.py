@@ -1,4 +1,4 @@
-"""The strategy interface (SPEC §7) and the model access a few baselines use.
+"""The strategy interface (contract §7) and the model access a few baselines use.
 
 A :class:`Strategy` turns a :class:`~mural.strategies.context.SelectionContext` (the
 dataset, the labelled pool ``D_L``, the detector's detections on ``D_U`` at every
@@ -6,7 +6,7 @@ configured scale, the budget ``B`` in objects, a seeded generator and, for a few
 baselines, model access) into a :class:`~mural.selection.SelectionResult`: images,
 regions or boxes (:class:`~mural.selection.Granularity`), in the order taken.
 
-Budget rule (SPEC §7), shared by all strategies: items are taken in score order until
+Budget rule (contract §7), shared by all strategies: items are taken in score order until
 ``cost >= B``; an object already labelled costs nothing again; selection also stops when
 ``D_U`` (or the strategy's list of items) is exhausted. ``cost`` is the budget consumed:
 newly labelled objects for images and regions, *queries* for boxes (each box query costs
@@ -256,7 +256,7 @@ class Strategy(ABC):
         return int(s)
 
     def select(self, ctx: SelectionContext) -> SelectionResult:
-        """Select under ``ctx.budget`` (SPEC §7); does not change ``ctx.pool``."""
+        """Select under ``ctx.budget`` (contract §7); does not change ``ctx.pool``."""
         self.check_context(ctx)
         return self._select(ctx)
 

@@ -3,8 +3,8 @@
 After Desai & Balasubramanian, "Towards Fine-grained Sampling for Active Learning in
 Object Detection", CVPR Workshops 2020, as the fine-grained RAND baseline of Liou et al.
 (supplement §2.2): the detections of ``D_U`` (score ``>= score_threshold``, not already
-known, SPEC §6) are queried in a seeded random order. Each query costs 1 and labels the
-best-matching not-yet-labelled GT object with IoU ``>= 0.5``, if any (SPEC §7).
+known, contract §6) are queried in a seeded random order. Each query costs 1 and labels the
+best-matching not-yet-labelled GT object with IoU ``>= 0.5``, if any (contract §7).
 """
 
 from __future__ import annotations

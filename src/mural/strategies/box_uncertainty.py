@@ -3,9 +3,9 @@
 After Desai & Balasubramanian, "Towards Fine-grained Sampling for Active Learning in
 Object Detection", CVPR Workshops 2020 (classification uncertainty per instance), as the
 fine-grained CONF baseline of Liou et al. (supplement §2.2): the detections of ``D_U``
-(score ``>= score_threshold``, not already known, SPEC §6) are queried in descending
+(score ``>= score_threshold``, not already known, contract §6) are queried in descending
 ``1 - p`` (ties: detection order). Each query costs 1 and labels the best-matching
-not-yet-labelled GT object with IoU ``>= 0.5``, if any (SPEC §7).
+not-yet-labelled GT object with IoU ``>= 0.5``, if any (contract §7).
 """
 
 from __future__ import annotations

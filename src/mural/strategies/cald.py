@@ -31,7 +31,7 @@ augmented views. Candidates whose vector is all zero come first (in stage-1 orde
 the rest in descending Jensen–Shannon divergence between ``softmax`` of the labelled set's
 mean per-image class-count vector and ``softmax`` of the image's vector (the labelled
 distribution is not updated as images are picked, as in the reference). Images are then
-taken under the budget rule (SPEC §7); if the candidates run out first, the rest follow
+taken under the budget rule (contract §7); if the candidates run out first, the rest follow
 in stage-1 order.
 """
 
@@ -41,6 +41,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..selection import Granularity
 from ._common import take_images
 from .base import (
     Option,
@@ -156,7 +157,7 @@ class Cald(Strategy):
     ``resize:0.8``, ``rotate:5``), ``beta`` (1.3), ``candidate_factor`` (1.2),
     ``max_images``, ``score_threshold``, ``empty_score`` (0.0))."""
 
-    granularity = "image"
+    granularity = Granularity.IMAGE
     needs_model = True
     needs_detections = False
     OPTIONS: ClassVar[dict[str, Option]] = {

@@ -19,6 +19,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..selection import Granularity
 from ._common import take_images
 from .base import (
     Option,
@@ -39,7 +40,7 @@ class LsC(Strategy):
     """LS+C (options: ``noise_levels``, ``top_k``, ``max_images``, ``score_threshold``,
     ``empty_score``)."""
 
-    granularity = "image"
+    granularity = Granularity.IMAGE
     needs_model = True
     needs_detections = False
     OPTIONS: ClassVar[dict[str, Option]] = {

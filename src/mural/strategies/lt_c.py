@@ -15,6 +15,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..selection import Granularity
 from ._common import pairwise_iou_rows, take_images
 from .base import (
     Option,
@@ -34,7 +35,7 @@ __all__ = ["LtC"]
 class LtC(Strategy):
     """LT/C (options: ``max_images``, ``score_threshold``, ``empty_score``)."""
 
-    granularity = "image"
+    granularity = Granularity.IMAGE
     needs_model = True
     needs_detections = False
     OPTIONS: ClassVar[dict[str, Option]] = {

@@ -1,9 +1,9 @@
 """MuRAL: multi-scale region-based selection.
 
 Liou et al., "Multi-scale Region-based Active Learning for Object Detection" (the
-project's paper, §4.2–§4.5; SPEC §2–§6). Per configured scale: the detections of ``D_U``
+project's paper, §4.2–§4.5; contract §2–§6). Per configured scale: the detections of ``D_U``
 images with score ``>= score_threshold`` that are not already known (IoU ``>= iou_known``
-with a labelled object of the image, SPEC §6) feed region candidate generation
+with a labelled object of the image, contract §6) feed region candidate generation
 (Algorithm 1) with regions of the original image's size; candidates are scored by the
 informative score (Eq. 2, or Eq. 4 weighted by the pool's per-class labelled counts) and
 picked by scale-aware selection (Algorithm 2) or, for the ablation, from the union of all
@@ -14,7 +14,7 @@ loop and ``mural select`` (:func:`mural.human.select.select_from_predictions`) b
 it. What a region costs is a parameter:
 
 - :data:`~mural.selection.COST_GT`: the objects the simulated oracle would label
-  (``pool.region_objects``, SPEC §5).
+  (``pool.region_objects``, contract §5).
 - :data:`~mural.selection.COST_ESTIMATED`: no ground truth: the predicted objects the
   region holds, i.e. kept detections more than ``visible_threshold`` inside the window
   (scaled pixels). Detections lying fully inside a region already labelled are not kept
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -182,19 +182,19 @@ def select_mural_regions(
     describe: bool = False,
     candidates: Sequence[int] | None = None,
 ) -> MuralRegions:
-    """MuRAL's region selection under budget ``B`` (paper §4.2–§4.4; SPEC §2–§7).
+    """MuRAL's region selection under budget ``B`` (paper §4.2–§4.4; contract §2–§7).
 
     Args:
         dataset: the images (sizes, file names, categories; ground truth for
             :data:`COST_GT`).
         pool: the labelled set ``D_L`` (not modified): its ``D_U`` images take part, its
-            labelled boxes make detections known (SPEC §6), its class counts weight Eq. 4.
+            labelled boxes make detections known (contract §6), its class counts weight Eq. 4.
         detections: the detector's detections at every configured scale (scaled pixels).
         budget: ``B`` in objects.
         rng: draws for ``reduce="random"``.
         score_threshold: detections with ``score >= score_threshold`` take part.
         iou_known: IoU with a labelled box from which a detection is known.
-        reduce: ``"mean"``, ``"max"`` or ``"random"`` (SPEC §3).
+        reduce: ``"mean"``, ``"max"`` or ``"random"`` (contract §3).
         category_weighting: Eq. 4 (True) or Eq. 2.
         scale_aware: Algorithm 2 (True) or the union ablation.
         scales: the scale indices to use, in this order (``None``: all).
@@ -270,7 +270,7 @@ def select_mural_regions(
         fd = fds[p.scale_index]
         j = p.image_index
         iid = int(fd.image_ids[j])
-        new = [] if estimated else [(int(a), int(b)) for a, b in p.new_objects]
+        new = [] if estimated else [_object_key(o) for o in p.new_objects]
         pick = RegionPick(
             image_id=iid,
             scale_index=used[p.scale_index],
@@ -398,3 +398,9 @@ class MuralStrategy(Strategy):
         result.items = list(got.picks)
         result.spent = result.cost = got.spent
         return result
+
+
+def _object_key(obj: Hashable) -> tuple[int, int]:
+    """A ground-truth object id of the pipeline, ``(image_id, annotation index)``, as ints."""
+    a, b = cast("tuple[int, int]", obj)
+    return int(a), int(b)

@@ -1,7 +1,7 @@
 """Coarse-grained random selection (RAND of the paper's supplement, §2.1).
 
 Images of ``D_U`` in a uniformly random order drawn from the context's seeded
-generator, taken whole until the budget in objects is spent (SPEC §7). The baseline every
+generator, taken whole until the budget in objects is spent (contract §7). The baseline every
 active-learning paper reports; here as in Liou et al., "Multi-scale Region-based Active
 Learning for Object Detection", §5.2.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from ..selection import Granularity
 from ._common import take_images
 from .base import Option, SelectionContext, SelectionResult, Strategy, register_strategy
 
@@ -20,7 +21,7 @@ __all__ = ["RandomImages"]
 class RandomImages(Strategy):
     """Whole images in a seeded random order (no options)."""
 
-    granularity = "image"
+    granularity = Granularity.IMAGE
     needs_detections = False
     OPTIONS: ClassVar[dict[str, Option]] = {}
 

@@ -24,7 +24,7 @@ def register_strategy(name: str) -> Callable[[S], S]:
         if name in _REGISTRY and _REGISTRY[name] is not cls:
             raise ValueError(f"strategy {name!r} is registered twice")
         try:  # a subclass may spell it as the enum's value
-            cls.granularity = Granularity(cls.granularity)
+            cls.granularity = Granularity(cls.granularity)  # a plain string in a plug-in
         except ValueError:
             raise ValueError(
                 f"strategy {name!r}: granularity must be one of "

@@ -5,7 +5,7 @@ object detection by Liou et al. (supplement §2.1, Eq. 1): an image's score redu
 detections' uncertainties ``1 - p`` (``p`` the confidence of the predicted class) by the
 mean (the paper's CONF: the mean confidence, ranked least confident first), the max, or one
 drawn at random. Images are taken in descending score until the budget in objects is spent
-(SPEC §7).
+(contract §7).
 
 Images of ``D_U`` with no detection above the threshold get ``empty_score`` (default 0.0:
 with no detection there is no evidence of uncertainty, so they come last, in ``D_U``
@@ -18,6 +18,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..selection import Granularity
 from ._common import filter_detections, image_reduce, take_images
 from .base import (
     DETECTION_OPTIONS,
@@ -38,7 +39,7 @@ class UncertaintyImages(Strategy):
     """Least-confidence images at one scale (options: ``reduce``, ``empty_score``,
     ``scale_index``, ``score_threshold``)."""
 
-    granularity = "image"
+    granularity = Granularity.IMAGE
     OPTIONS: ClassVar[dict[str, Option]] = {
         **DETECTION_OPTIONS,
         "reduce": opt_choice("mean", ("mean", "max", "random")),

@@ -5,7 +5,7 @@ code github.com/sinhasam/vaal. A variational auto-encoder learns a latent space 
 labelled and unlabelled images; a discriminator learns to tell their latent codes apart
 while the VAE learns to fool it. The unlabelled images the discriminator deems least likely
 labelled are taken first (score ``1 - D(mu)``, descending; ties keep ``D_U`` order), whole,
-under the budget rule (SPEC §7) -- the reference's ``AdversarySampler.sample`` takes the
+under the budget rule (contract §7) -- the reference's ``AdversarySampler.sample`` takes the
 ``budget`` lowest ``D(mu)``, an image budget; mural's budget counts objects.
 
 Networks and training: :mod:`mural.detector.vaal`. Option values come from ``preset``:
@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..selection import Granularity
 from ._common import take_images
 from .base import (
     Option,
@@ -102,7 +103,7 @@ class Vaal(Strategy):
     ``channels``, ``batch_size``, ``epochs``, ``iterations`` (``null``: from ``epochs``),
     ``vae_steps``, ``adversary_steps``, ``lr``, ``beta``, ``adversary_weight``)."""
 
-    granularity = "image"
+    granularity = Granularity.IMAGE
     needs_detections = False
     OPTIONS: ClassVar[dict[str, Option]] = {
         "preset": opt_choice("reference", sorted(PRESETS)),
