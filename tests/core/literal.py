@@ -2,8 +2,7 @@
 
 They follow the printed pseudo-code (Algorithm 1 over every integer position, Algorithm 2
 round-robin) with the contract's tie rule (docs/contract.md), with no cleverness, so the fast
-code can be checked
-against them.
+code can be checked against them.
 """
 
 from __future__ import annotations
