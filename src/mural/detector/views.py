@@ -49,6 +49,7 @@ from torchvision.transforms import functional as TF
 from ..core.geometry import scaled_size
 from ..data.images import read_rgb, to_tensor
 from ..errors import ConfigError
+from ..view_transforms import check_view_transform
 from .parts import ProbRoIHeads, ProposalAwareTransform
 
 __all__ = [
@@ -61,26 +62,6 @@ __all__ = [
 ]
 
 Unmap = Callable[[NDArray[np.float64]], NDArray[np.float64]]
-
-
-def check_view_transform(t: str) -> bool:
-    """Whether ``t`` is a view transform of the mini-language above."""
-    if t in ("none", "hflip"):
-        return True
-    name, _, arg = t.partition(":")
-    if name not in ("color", "noise", "resize", "cutout", "rotate") or not arg:
-        return False
-    try:
-        v = float(arg)
-    except ValueError:
-        return False
-    if not math.isfinite(v):
-        return False
-    if name == "cutout":
-        return v >= 1 and v == int(v)
-    if name == "rotate":
-        return abs(v) < 90
-    return v >= 0 if name == "noise" else v > 0
 
 
 def _corners_bbox(boxes: NDArray[np.float64], m: NDArray[np.float64]) -> NDArray[np.float64]:

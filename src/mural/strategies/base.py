@@ -21,7 +21,6 @@ The package is split by concern: options (:mod:`.options`), the context
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Protocol
@@ -39,6 +38,7 @@ from ..selection import (
     RegionPick,
     SelectionResult,
 )
+from ..view_transforms import check_view_transform
 from .context import SelectionContext
 from .options import (
     DETECTION_OPTIONS,
@@ -129,24 +129,8 @@ class ModelAccess(Protocol):
         ...
 
 
-def check_transform(t: str) -> bool:
-    """Whether ``t`` is a transform name :class:`ModelAccess` understands."""
-    if t in ("none", "hflip"):
-        return True
-    name, _, arg = t.partition(":")
-    if name not in ("color", "noise", "resize", "cutout", "rotate") or not arg:
-        return False
-    try:
-        v = float(arg)
-    except ValueError:
-        return False
-    if not math.isfinite(v):
-        return False
-    if name == "cutout":
-        return v >= 1 and v == int(v)
-    if name == "rotate":
-        return abs(v) < 90
-    return v >= 0 if name == "noise" else v > 0
+check_transform = check_view_transform
+"""Whether ``t`` is a transform name :class:`ModelAccess` understands."""
 
 
 # ------------------------------------------------------------------------ strategy
