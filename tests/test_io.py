@@ -165,3 +165,20 @@ def test_lock_is_released_when_the_holder_is_killed(tmp_path: Path) -> None:
     other.wait()
     with folder_lock(tmp_path):
         pass
+
+
+def test_folder_lock_leaves_no_folder_when_nothing_was_written(tmp_path: Path) -> None:
+    target = tmp_path / "new" / "pool"
+    with folder_lock(target):
+        assert target.is_dir()
+    assert not (tmp_path / "new").exists()  # both folders it made, empty, are gone
+    with pytest.raises(RuntimeError):
+        with folder_lock(target):
+            raise RuntimeError("the command failed")
+    assert not (tmp_path / "new").exists()
+    with folder_lock(target):
+        (target / "pool.json").write_text("{}")
+    assert (target / "pool.json").is_file()  # written: kept
+    with folder_lock(tmp_path):  # existed before: never removed, even empty
+        pass
+    assert tmp_path.is_dir()

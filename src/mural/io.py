@@ -247,24 +247,40 @@ def folder_lock(
     The lock is ``fcntl.flock`` on the folder itself (no lock file is written), released
     by the OS when the process ends however it ends: no stale locks. Re-entrant within one
     process. When another process holds it: wait for it with ``wait``, else raise
-    :class:`~mural.errors.MuralError` naming the folder.
+    :class:`~mural.errors.MuralError` naming the folder. Folders this call created and
+    that are still empty when the block ends (nothing was written, or it failed) are
+    removed again, so a command that changes nothing leaves nothing behind.
     """
+    p = Path(folder)
+    created = [a for a in (p, *p.parents) if not a.exists()]
+    p.mkdir(parents=True, exist_ok=True)
+    try:
+        with _flock(p, what, wait):
+            yield p
+    finally:
+        for a in created:  # deepest first; only empty folders this call made
+            try:
+                a.rmdir()
+            except OSError:
+                break
+
+
+@contextlib.contextmanager
+def _flock(p: Path, what: str, wait: bool) -> Iterator[None]:
     from .errors import MuralError
 
-    p = Path(folder)
-    p.mkdir(parents=True, exist_ok=True)
     key = str(p.resolve())
     if key in _HELD:
         _HELD[key] += 1
         try:
-            yield p
+            yield
         finally:
             _HELD[key] -= 1
         return
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX: no locking
-        yield p
+        yield
         return
     flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(p, flags)
@@ -278,7 +294,7 @@ def folder_lock(
             ) from None
         _HELD[key] = 1
         try:
-            yield p
+            yield
         finally:
             del _HELD[key]
     finally:

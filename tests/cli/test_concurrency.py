@@ -127,10 +127,11 @@ def test_run_refused_while_another_run_holds_the_folder(tmp_path: Path) -> None:
     holder = hold_lock(run)
     try:
         rc, _, err = finish(mural("run", "demo", "--out", str(run), "--quiet"))
+        assert list(run.iterdir()) == []  # no config, no data, no .partial folders
     finally:
         release(holder)
     assert rc == 2 and "run folder is in use" in err and len(err.strip().splitlines()) == 1
-    assert list(run.iterdir()) == []  # no config, no data, no .partial folders
+    assert not run.exists()  # the holder made it and wrote nothing: it took it away again
 
 
 def test_resume_removes_stale_temporary_files_only(tmp_path: Path) -> None:

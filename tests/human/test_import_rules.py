@@ -38,6 +38,12 @@ def test_cvat_coco_without_done_import_nothing_and_name_pending(setup, tmp_path,
     assert rep["pending"] == ids
     assert "--done" in rep["pending_reason"]
     assert not pool_dir.exists()
+    # the command too (it locks the pool folder): exit 0, and no pool folder left behind
+    assert (
+        main(["import", str(f), "--tasks", str(setup["root"] / "tasks"), "--pool", str(pool_dir)])
+        == 0
+    )
+    assert not pool_dir.exists()
     text = format_report(rep)
     assert f"{len(ids)} not finished yet" in text and ids[0] in text and ids[-1] in text
 
