@@ -213,15 +213,7 @@ def _save(fig: Any, path: Path) -> bytes:
     _plt().close(fig)
     data = buf.getvalue()
     atomic_write_bytes(path, data)
-    _readable(path)
     return data
-
-
-def _readable(path: Path) -> None:
-    """Give a written report file the usual ``0o666 & ~umask`` mode (atomic writes are 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
 
 
 def plot_curves(groups: dict[str, list[RunData]], path: Path) -> bytes:
@@ -933,7 +925,6 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     summary = summarise(groups)
     atomic_write_text(out / "compare.json", json.dumps(summary, indent=2) + "\n")
-    _readable(out / "compare.json")
     parts = _head()
     parts += _runs_section(groups)
     parts += _curves_section(groups, out)
@@ -944,7 +935,6 @@ def write_report(
     parts.append("</body></html>")
     index = out / "index.html"
     atomic_write_text(index, "\n".join(parts) + "\n")
-    _readable(index)
     return index
 
 
