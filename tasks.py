@@ -5,6 +5,8 @@
     python3 tasks.py test    # create .venv, install mural[torch,dev], lint, type-check, test
     python3 tasks.py bench   # the selection-core benchmark (benchmarks/bench_selection.py)
     python3 tasks.py integration  # real Label Studio + datumaro (tests/integration/real_tools.py)
+    python3 tasks.py results bccd|vehicles [--out DIR] [mural compare options]
+                                  # the CPU comparison of docs/results.md on the shared data
 
 ``integration`` is opt-in (not part of ``test``): it installs Label Studio 1.23 and
 datumaro, each in its own virtual environment under ``.integration/`` (once, a few minutes),
@@ -54,14 +56,70 @@ def ensure_env(extras: str) -> None:
     STAMP.write_text("\n".join([*have, want]))
 
 
+#: ``tasks.py results NAME``: (converter, source under the shared datasets folder, config)
+RESULTS = {
+    "bccd": ("voc", "bccd/BCCD", "bccd_cpu"),
+    "vehicles": (
+        "yolo",
+        "vehicles_openimages/Vehicles-OpenImages.v1-416x416.yolov8",
+        "vehicles_cpu",
+    ),
+}
+
+
+def results(rest: list[str]) -> None:
+    """Convert a shared dataset at 256 px (once) and run its CPU comparison."""
+    if not rest or rest[0] not in RESULTS:
+        print(f"usage: python3 tasks.py results {'|'.join(RESULTS)} [--out DIR] [options]")
+        sys.exit(2)
+    name, rest = rest[0], rest[1:]
+    out = Path("results") / name
+    if "--out" in rest:
+        i = rest.index("--out")
+        out = Path(rest[i + 1])
+        rest = rest[:i] + rest[i + 2 :]
+    shared = Path(os.environ.get("MURAL_SHARED", ROOT.parent / "shared"))
+    fmt, src, config = RESULTS[name]
+    data = out / "data"
+    if not (data / "train.json").exists():
+        _run(
+            BIN / "mural",
+            "convert",
+            fmt,
+            shared / "datasets" / src,
+            "--out",
+            data,
+            "--max-side",
+            "256",
+        )
+    paths = [
+        f"dataset.{key}={data / file}"
+        for key, file in (
+            ("train", "train.json"),
+            ("train_images", "images"),
+            ("val", "val.json"),
+            ("val_images", "images"),
+        )
+    ]
+    strategies = (
+        []
+        if any(a.startswith("--strateg") for a in rest)
+        else ["--strategies", "mural,random,uncertainty"]
+    )
+    _run(BIN / "mural", "compare", config, *strategies, "--out", out / "comparison", *rest, *paths)
+
+
 def main(argv: list[str]) -> None:
-    if not argv or argv[0] not in {"demo", "test", "bench", "integration"}:
+    if not argv or argv[0] not in {"demo", "test", "bench", "integration", "results"}:
         print(__doc__)
         sys.exit(2)
     task, rest = argv[0], argv[1:]
     if task == "demo":
         ensure_env("torch")
         _run(BIN / "mural", "demo", *rest)
+    elif task == "results":
+        ensure_env("torch")
+        results(rest)
     elif task == "integration":
         ensure_env("torch,dev")
         _run(PY, "tests/integration/real_tools.py", *rest)

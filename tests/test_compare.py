@@ -27,6 +27,7 @@ from mural.compare import (
 )
 from mural.config import StrategyConfig, load_config
 from mural.errors import ConfigError
+from mural.rundir import STAGES
 from tests.test_loop import ROOT, config_file, outputs, run_cli
 
 # the fixture the loop tests use (importing it registers the fake detector too)
@@ -100,6 +101,14 @@ def test_comparison_shares_cycle_0_and_equals_single_runs(data_dir: Path, tmp_pa
     assert (out / "report" / "class_objects_vs_ap.png").is_file()  # Fig. 3
     protocol = yaml.safe_load((out / "comparison.yaml").read_text())
     assert protocol["seeds"] == [1, 2] and protocol["base"]["budget"] == 25
+    # where the time went: cycle 0 once per seed, the later stages per strategy
+    timings = json.loads((out / "timings.json").read_text())
+    assert list(timings["rows"]) == ["cycle 0 (shared)", "mural", "random", "mural[reduce=max]"]
+    shared_row = timings["rows"]["cycle 0 (shared)"]
+    assert shared_row["seeds"] == 2
+    assert set(shared_row["stages"]) == {"initial", "train", "evaluate"}
+    assert set(timings["rows"]["random"]["stages"]) == set(STAGES)  # cycles 1, 2 train
+    assert timings["total"] == pytest.approx(sum(r["total"] for r in timings["rows"].values()))
     # a second call changes nothing
     before = tree(out)
     run_comparison(cfg, ["mural", "random", "mural:reduce=max"], [1, 2], out, progress=False)

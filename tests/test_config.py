@@ -123,6 +123,7 @@ def test_bad_key_in_file(tmp_path: Path) -> None:
         ("scales=[[1,2,3]]", "scales[0]", "[1, 2, 3]", "2 values"),
         ("device=tpu", "device", "'tpu'", "cpu, cuda"),
         ("detector.warm_start=maybe", "detector.warm_start", "'maybe'", "true or false"),
+        ("detector.initial_epochs=0", "detector.initial_epochs", "0", ">= 1, or null"),
         ("initial.fraction=0.1", "initial", "fraction=0.1, count=3", "exactly one"),
         ("initial.count=0", "initial.count", "0", ">= 1"),
         ("seeds=[1,1]", "seeds", "[1, 1]", "distinct"),
@@ -164,7 +165,7 @@ def test_malformed_override_and_yaml(tmp_path: Path) -> None:
 
 def test_shipped_configs_load() -> None:
     names = packaged_configs()
-    for want in ("demo", "paper_coco", "paper_cityscapes", "bccd", "vehicles"):
+    for want in ("demo", "paper_coco", "paper_cityscapes", "bccd", "vehicles", "bccd_cpu"):
         assert want in names
     demo = load_config("demo")
     assert demo.dataset.synthetic is not None and demo.cycles >= 3
@@ -184,7 +185,7 @@ def test_shipped_configs_load() -> None:
             2.5e-3,
             4,
         )
-    for name in ("bccd", "vehicles", "paper_coco", "paper_cityscapes"):
+    for name in ("bccd", "vehicles", "bccd_cpu", "vehicles_cpu", "paper_coco", "paper_cityscapes"):
         with pytest.raises(ConfigError, match=r"dataset\.train"):
             load_config(name)  # paths must come from overrides
         cfg = load_config(name, paths)

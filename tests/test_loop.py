@@ -212,6 +212,19 @@ def test_full_run_files_and_records(data_dir: Path, tmp_path: Path) -> None:
     # the image with no detections (id % 7 == 0) and the empty image went through fine
     dets = Detections.load(run / "cycle_00" / "detections.npz")
     assert len(dets.per_scale) == 3
+    # where the time went: one line per stage, in order; a finished rerun adds none
+    timings = [json.loads(x) for x in (run / "timings.jsonl").read_text().splitlines()]
+    stages = ["train", "evaluate", "infer", "select", "acquire"]
+    assert [(t["stage"], t["cycle"]) for t in timings] == [
+        ("initial", None),
+        *[(s, c) for c in (0, 1) for s in stages],
+        ("train", 2),
+        ("evaluate", 2),
+    ]
+    assert all(t["seconds"] >= 0 for t in timings)
+    before = (run / "timings.jsonl").read_bytes()
+    run_loop(cfg, run, progress=False)
+    assert (run / "timings.jsonl").read_bytes() == before
 
 
 def test_interrupted_after_each_stage_resumes_identically(
@@ -420,6 +433,32 @@ def test_training_samples_get_the_detector_scale_and_ignore_mode(
     assert seen == [((48, 60), "paint"), ((48, 60), "loss")]
     with pytest.raises(ConfigError, match=r"detector\.region_ignore"):
         load_config(config_file(data_dir, tmp_path), ["detector.region_ignore=blur"])
+
+
+def test_initial_epochs_and_warm_start(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cycle 0 trains ``initial_epochs`` (default ``epochs``); with ``warm_start`` the later
+    cycles start from the previous cycle's model (the fake keeps its counts on load)."""
+    from mural.loop import run_loop
+
+    seen: list[tuple[int, list[int]]] = []
+    real = FakeDetector.fit
+
+    def fit(self: FakeDetector, train_dataset: Any, **kw: Any) -> list[dict]:
+        seen.append((kw["epochs"], list(self.counts)))
+        return real(self, train_dataset, **kw)
+
+    monkeypatch.setattr(FakeDetector, "fit", fit)
+    over = ["cycles=2", "detector.epochs=2"]
+    run_loop(load_config(config_file(data_dir, tmp_path), over), tmp_path / "a", progress=False)
+    assert [e for e, _ in seen] == [2, 2, 2]
+    assert all(not any(counts) for _, counts in seen)  # a new model every cycle
+    seen.clear()
+    over += ["detector.initial_epochs=5", "detector.warm_start=true"]
+    run_loop(load_config(config_file(data_dir, tmp_path), over), tmp_path / "b", progress=False)
+    assert [e for e, _ in seen] == [5, 2, 2]
+    assert not any(seen[0][1]) and any(seen[1][1])  # cycle 1 starts from cycle 0's model
 
 
 # ------------------------------------------------------------ selection.pool_subset

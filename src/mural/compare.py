@@ -36,15 +36,18 @@ import yaml
 
 from .config import RunConfig, StrategyConfig, config_from_dict, config_to_dict
 from .errors import ConfigError, MuralError
-from .io import atomic_write_text
-from .rundir import RunDir
+from .io import atomic_write_json, atomic_write_text
+from .rundir import STAGES, RunDir
 
 __all__ = [
     "ENGINES",
     "Comparison",
     "StrategySpec",
+    "comparison_timings",
+    "format_timings",
     "parse_strategy",
     "plan_comparison",
+    "read_timings",
     "run_comparison",
     "share_initial_cycle",
     "strategy_specs",
@@ -505,4 +508,59 @@ def run_comparison(
         from .report import write_report
 
         write_report(comp.run_dirs(), comp.report_dir())
+    timings = comparison_timings(comp)
+    atomic_write_json(comp.out / "timings.json", timings)
+    for line in format_timings(timings):
+        say(line)
     return comp
+
+
+def read_timings(run_dir: str | os.PathLike[str]) -> dict[str, float]:
+    """Wall seconds per stage summed over a run folder's ``timings.jsonl`` (every cycle
+    and every attempt that ran a stage; ``{}`` when the folder has none)."""
+    totals: dict[str, float] = {}
+    path = RunDir(run_dir).timings
+    if not path.is_file():
+        return totals
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+            totals[str(rec["stage"])] = totals.get(str(rec["stage"]), 0.0) + float(rec["seconds"])
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut by a kill: a log, not a result
+    return totals
+
+
+def comparison_timings(comp: Comparison) -> dict[str, Any]:
+    """Where a comparison's wall time went: per stage, summed over seeds, for each
+    seed's shared cycle 0 (``"cycle 0 (shared)"``) and for each strategy; ``total`` per
+    row and ``seeds`` (how many seeds' folders were read)."""
+    rows: dict[str, dict[str, Any]] = {}
+
+    def add(label: str, run_dir: Path) -> None:
+        row = rows.setdefault(label, {"stages": {}, "total": 0.0, "seeds": 0})
+        got = read_timings(run_dir)
+        row["seeds"] += 1 if got else 0
+        for stage, sec in got.items():
+            row["stages"][stage] = round(row["stages"].get(stage, 0.0) + sec, 3)
+            row["total"] = round(row["total"] + sec, 3)
+
+    for seed in comp.seeds:
+        add("cycle 0 (shared)", comp.shared_dir(seed))
+    for spec in comp.strategies:
+        for seed in comp.seeds:
+            add(spec.label, comp.run_dir(spec, seed))
+    total = round(sum(r["total"] for r in rows.values()), 3)
+    return {"unit": "seconds (wall, summed over seeds)", "rows": rows, "total": total}
+
+
+def format_timings(timings: Mapping[str, Any]) -> list[str]:
+    """:func:`comparison_timings` as text lines, one row per strategy."""
+    stages = ("initial", *STAGES)
+    lines = ["where the time went (wall seconds, summed over seeds):"]
+    lines.append(f"  {'':24s}" + "".join(f"{s:>10s}" for s in (*stages, "total")))
+    for label, row in timings["rows"].items():
+        cells = "".join(f"{row['stages'].get(s, 0.0):10.0f}" for s in stages)
+        lines.append(f"  {label:24s}{cells}{row['total']:10.0f}")
+    lines.append(f"  {'all':24s}{'':{10 * len(stages)}s}{timings['total']:10.0f}")
+    return lines

@@ -108,7 +108,11 @@ class DetectorConfig:
     #: a region's ignore areas: ``paint`` (filled with the mean colour, contract §5) or
     #: ``loss`` (anchors and proposals on them are neither positive nor negative)
     region_ignore: str = "paint"
+    #: later cycles start from the previous cycle's model instead of the backbone's weights
     warm_start: bool = False
+    #: cycle 0's epochs (``null``: ``epochs``); with ``warm_start``, later cycles fine-tune
+    #: for ``epochs`` while cycle 0 trains from the backbone's weights for these
+    initial_epochs: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
     #: training options (``mural.detector.training.TrainOptions``) other keys do not set:
     #: optimizer (sgd|adamw), schedule (step|cosine), warmup_iters, milestones, gamma,
@@ -339,6 +343,13 @@ def _check(cfg: RunConfig) -> None:
         need(0 < a <= b, f"scales[{k}]", [a, b], "a pair 0 < min_size <= max_size")
     det = cfg.detector
     need(det.epochs >= 1, "detector.epochs", det.epochs, "an integer >= 1")
+    if det.initial_epochs is not None:
+        need(
+            det.initial_epochs >= 1,
+            "detector.initial_epochs",
+            det.initial_epochs,
+            "an integer >= 1, or null for detector.epochs",
+        )
     need(math.isfinite(det.lr) and det.lr > 0, "detector.lr", det.lr, "a finite number > 0")
     need(det.batch_size >= 1, "detector.batch_size", det.batch_size, "an integer >= 1")
     need(

@@ -4,6 +4,8 @@ A run lives in one folder, whose layout :class:`mural.rundir.RunDir` owns::
 
     RUN_DIR/config.yaml          the resolved configuration (one seed)
     RUN_DIR/metrics.jsonl        one line per finished cycle (rewritten whole, idempotent)
+    RUN_DIR/timings.jsonl        one line per stage this folder ran: its wall seconds
+                                 (appended; a stage skipped on resume adds nothing)
     RUN_DIR/initial_pool/        D_L before the first cycle (seeded random full images)
     RUN_DIR/cycle_00/model.pt    train      (detector trained on D_L; train/ holds its checkpoints)
     RUN_DIR/cycle_00/metrics.json evaluate  (COCOeval on the held-out split + pool counts)
@@ -30,6 +32,7 @@ import contextlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -48,7 +51,7 @@ from .io import (
     read_json,
     remove_stale_temps,
 )
-from .rundir import STAGE_FILES, STAGES, RunDir
+from .rundir import STAGE_FILES, STAGE_OF_FILE, STAGES, RunDir
 from .selection import read_selection, write_selection
 
 __all__ = [
@@ -57,6 +60,7 @@ __all__ = [
     "check_config",
     "derive_seed",
     "load_datasets",
+    "log_timing",
     "pool_subset",
     "rebuild_metrics_log",
     "run_config",
@@ -377,10 +381,12 @@ class _Run:
             tmp = path.with_name(f".{path.name}.partial")
             if self.dist.rank == 0 and tmp.is_dir():
                 shutil.rmtree(tmp)
+            start = time.perf_counter()
             if self.dist.rank == 0 or everyone:
                 write(tmp)
             if self.dist.rank == 0:
                 os.replace(tmp, path)
+                log_timing(self.dir, path, time.perf_counter() - start)
         self.dist.barrier()
 
     def scored_images(self, cy: _Cycle) -> list[int] | None:
@@ -423,7 +429,7 @@ class _Run:
         det.fit(
             samples,
             **d.train_options,
-            epochs=d.epochs,
+            epochs=d.epochs if c > 0 or d.initial_epochs is None else d.initial_epochs,
             lr=d.lr,
             batch_size=d.batch_size,
             seed=derive_seed(self.cfg.seed, c, "train"),
@@ -612,6 +618,19 @@ def rebuild_metrics_log(
     if write:
         atomic_write_text(rd.metrics_log, "".join(json.dumps(r) + "\n" for r in records))
     return records
+
+
+def log_timing(rd: RunDir, stage_file: Path, seconds: float) -> None:
+    """Append ``{"stage", "cycle", "seconds"}`` for the stage that wrote ``stage_file``
+    to ``rd.timings`` (``cycle`` is ``null`` for the initial pool). Wall time, a record
+    of where a run's time went: never read back by a run, so the figures stay
+    reproducible while the timings are not."""
+    rel = stage_file.relative_to(rd.root).parts
+    cycle = int(rel[0].split("_")[1]) if len(rel) > 1 and rel[0].startswith("cycle_") else None
+    stage = STAGE_OF_FILE.get(rel[-1], rel[-1])
+    line = json.dumps({"stage": stage, "cycle": cycle, "seconds": round(seconds, 3)})
+    with open(rd.timings, "a", encoding="utf-8") as f:
+        f.write(line + "\n")
 
 
 def run_loop(

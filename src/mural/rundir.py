@@ -4,6 +4,7 @@
 
     RUN_DIR/config.yaml              the resolved configuration (one seed)
     RUN_DIR/metrics.jsonl            one line per finished cycle
+    RUN_DIR/timings.jsonl            wall seconds of each stage this folder ran
     RUN_DIR/initial_pool/            D_L before the first cycle
     RUN_DIR/data/                    a synthetic dataset, unless dataset.synthetic_dir
     RUN_DIR/cycle_CC/model.pt        train     (train/ holds its checkpoints)
@@ -23,7 +24,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["STAGES", "STAGE_FILES", "RunDir"]
+__all__ = ["STAGES", "STAGE_FILES", "STAGE_OF_FILE", "RunDir"]
 
 #: Stage names, in order, with the file (or folder) whose existence marks each done.
 STAGES = ("train", "evaluate", "infer", "select", "acquire")
@@ -34,6 +35,8 @@ STAGE_FILES = {
     "select": "selection.json",
     "acquire": "pool",
 }
+#: The stage that writes each file (``initial_pool`` included).
+STAGE_OF_FILE = {v: k for k, v in STAGE_FILES.items()} | {"initial_pool": "initial"}
 _CYCLE = re.compile(r"cycle_(\d+)")
 
 
@@ -54,6 +57,10 @@ class RunDir:
     @property
     def metrics_log(self) -> Path:
         return self.root / "metrics.jsonl"
+
+    @property
+    def timings(self) -> Path:
+        return self.root / "timings.jsonl"
 
     @property
     def initial_pool(self) -> Path:

@@ -433,3 +433,80 @@ def test_cli_convert_subprocess(tmp_path: Path) -> None:
     assert "train: 2 images, 3 boxes (person 1, rider 1, car 1," in r.stdout
     assert "val: 1 images, 1 boxes" in r.stdout
     assert sorted(p.name for p in out.iterdir()) == ["train.json", "val.json"]
+
+
+# ----------------------------------------------------------------------------- --max-side
+
+
+def test_max_side_hand_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """a.png 30x20 with max side 15 -> 15x10, boxes halved; b.png 16x16 -> 15x15 (factor
+    15/16); an image already small enough is copied byte for byte; b has no objects."""
+    src = _tiny_voc(tmp_path / "voc")
+    (src / "JPEGImages" / "c.png").write_bytes(b"")  # not referenced: not copied
+    _png(src / "JPEGImages" / "d.png", (8, 6))
+    d_xml = _voc_xml("d.png", (8, 6), [("cat", (2, 2, 4, 5), 0)])
+    (src / "Annotations" / "d.xml").write_text(d_xml)
+    out = tmp_path / "out"
+    assert main(["convert", "voc", str(src), "--out", str(out), "--max-side", "15"]) == 0
+    text = capsys.readouterr().out
+    assert f"image root (pass as --images): {out / 'images'}" in text
+    assert "images shrunk to at most 15 px per side" in text
+    ds = CocoDataset.load(out / "all.json", out / "images")
+    a, b, d = ds.images
+    assert (a.width, a.height) == (15, 10)
+    assert (b.width, b.height) == (15, 15)
+    assert (d.width, d.height) == (8, 6)
+    with Image.open(out / "images" / "JPEGImages" / "a.png") as im:
+        assert im.size == (15, 10)
+    # a: dog (1,1,30,20) -> clipped (0,0,30,20) xywh (0,0,30,20) -> (0,0,15,10); cat
+    # (5,6,7,9) -> xywh (4,5,3,4) -> (2,2.5,1.5,2)
+    assert [x.bbox for x in ds.annotations_of(a.id)] == [(0, 0, 15, 10), (2, 2.5, 1.5, 2)]
+    assert [x.area for x in ds.annotations_of(a.id)] == [150, 3]
+    assert ds.annotations_of(b.id) == []
+    assert (out / "images" / "JPEGImages" / "d.png").read_bytes() == (
+        src / "JPEGImages" / "d.png"
+    ).read_bytes()
+    assert not (out / "images" / "JPEGImages" / "c.png").exists()
+    assert validate_coco(out / "all.json", out / "images") == []
+    # a second conversion into the same folder is refused before anything is written
+    before = (out / "images" / "JPEGImages" / "a.png").stat().st_mtime_ns
+    assert main(["convert", "voc", str(src), "--out", str(out), "--max-side", "12"]) == 2
+    assert "already holds all.json" in capsys.readouterr().err
+    assert (out / "images" / "JPEGImages" / "a.png").stat().st_mtime_ns == before
+    assert main(["convert", "voc", str(src), "--out", str(out), "--max-side", "12", "--force"]) == 0
+    assert CocoDataset.load(out / "all.json", out / "images").images[0].width == 12
+
+
+def test_max_side_images_refused_without_force(tmp_path: Path) -> None:
+    from mural.data.convert import shrink_result
+    from mural.errors import ConfigError
+
+    src = _tiny_voc(tmp_path / "voc")
+    with pytest.warns(ConversionWarning):
+        result = convert_voc(src)
+    (tmp_path / "out" / "images" / "JPEGImages").mkdir(parents=True)
+    (tmp_path / "out" / "images" / "JPEGImages" / "b.png").write_bytes(b"mine")
+    with pytest.raises(ConfigError, match=r"b\.png: already exists"):
+        shrink_result(result, tmp_path / "out", 10)
+    assert (tmp_path / "out" / "images" / "JPEGImages" / "b.png").read_bytes() == b"mine"
+    assert not (tmp_path / "out" / "images" / "JPEGImages" / "a.png").exists()
+    with pytest.raises(ConfigError, match="--max-side 0"):
+        shrink_result(result, tmp_path / "o2", 0)
+
+
+def test_max_side_on_bccd_keeps_boxes_in_proportion(tmp_path: Path) -> None:
+    root = shared_dataset("bccd") / "BCCD"
+    with pytest.warns(ConversionWarning):
+        result = convert_voc(root)
+    from mural.data.convert import shrink_result
+
+    only_val = ConversionResult(result.src)
+    only_val["val"] = result["val"]
+    small = shrink_result(only_val, tmp_path, 320)
+    assert small.src == tmp_path / "images"
+    big, half = result["val"], small["val"]
+    assert all((im.width, im.height) == (320, 240) for im in half.images)
+    for a, b in zip(big.annotations, half.annotations, strict=True):
+        assert b.bbox == pytest.approx(tuple(v / 2 for v in a.bbox))
+    half.save(tmp_path / "val.json")
+    assert validate_coco(tmp_path / "val.json", tmp_path / "images") == []

@@ -185,7 +185,7 @@ def test_weights_by_path_in_either_layout(tmp_path):
         )
 
 
-@pytest.mark.parametrize("name", ["bccd", "vehicles"])
+@pytest.mark.parametrize("name", ["bccd", "vehicles", "bccd_cpu", "vehicles_cpu"])
 def test_shipped_real_data_configs_build_offline(name, tmp_path, monkeypatch):
     """A fresh machine: empty torch.hub cache, no network; the detector still builds with
     its ImageNet weights."""

@@ -34,13 +34,23 @@ def register(sub: Any) -> None:
         help="cityscapes: write group objects (cargroup, ...) as iscrowd=1 instead of skipping",
     )
     p.add_argument(
-        "--force", action="store_true", help="replace the JSON files of an earlier conversion"
+        "--max-side",
+        type=int,
+        metavar="N",
+        help="write copies of the images, longer side at most N pixels, under OUT/images "
+        "(boxes scaled; the image root becomes OUT/images): for small CPU protocols",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the JSON files (and --max-side images) of an earlier conversion",
     )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..data import convert as cv
+    from ..data.convert.common import refuse_earlier_output
 
     with warnings.catch_warnings():  # the summary below lists them
         warnings.simplefilter("ignore", cv.ConversionWarning)
@@ -50,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
             result = cv.convert_yolo(args.src, None)
         else:
             result = cv.convert_cityscapes(args.src, None, crowd_groups=args.groups_as_crowd)
+    if args.max_side is not None:
+        if not args.force:  # before any image is written
+            refuse_earlier_output(result, args.out)
+        result = cv.shrink_result(result, args.out, args.max_side, overwrite=args.force)
     cv.save_result(result, args.out, overwrite=args.force)
     print(result.summary())
     first = next(iter(result.paths.values()), None)

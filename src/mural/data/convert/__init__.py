@@ -5,10 +5,11 @@
 split -> :class:`~mural.data.coco.CocoDataset`) and, given ``out_dir``, write one
 ``<split>.json`` per split (``all.json`` when the source defines none). Every ``file_name``
 is relative to ``src``: use ``src`` as the image root (``--images SRC``).
+:func:`shrink_result` makes smaller copies of the images (``mural convert --max-side``).
 """
 
 from .cityscapes import CITYSCAPES_DETECTION_CLASSES, convert_cityscapes
-from .common import ConversionResult, ConversionWarning, save_result
+from .common import ConversionResult, ConversionWarning, save_result, shrink_result
 from .voc import convert_voc
 from .yolo import convert_yolo
 
@@ -20,4 +21,5 @@ __all__ = [
     "convert_voc",
     "convert_yolo",
     "save_result",
+    "shrink_result",
 ]

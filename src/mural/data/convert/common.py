@@ -15,16 +15,26 @@ annotation ids ``1..M`` in that image order.
 from __future__ import annotations
 
 import os
+import shutil
 import warnings
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from PIL import Image
 
 from ...errors import ConfigError, DataError
 from ..coco import Annotation, Category, CocoDataset, ImageInfo
 
-__all__ = ["IMAGE_EXTENSIONS", "ConversionResult", "ConversionWarning", "image_size"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ConversionResult",
+    "ConversionWarning",
+    "image_size",
+    "refuse_earlier_output",
+    "shrink_result",
+]
 
 #: Canonical split order in outputs and summaries.
 SPLIT_ORDER = ("train", "trainval", "val", "test", "all")
@@ -154,6 +164,17 @@ def _fmt(coords: tuple[float, float, float, float]) -> str:
     return "(" + ", ".join(f"{v:g}" for v in coords) + ")"
 
 
+def refuse_earlier_output(result: ConversionResult, out_dir: str | os.PathLike[str]) -> None:
+    """:class:`ConfigError` when ``out_dir`` holds a ``<split>.json`` of ``result``'s splits."""
+    out = Path(out_dir)
+    have = [f"{s}.json" for s in result if (out / f"{s}.json").exists()]
+    if have:
+        raise ConfigError(
+            f"--out {out}: already holds {', '.join(have)} from an earlier conversion "
+            "(fix: pass --force to replace them, or choose another --out)"
+        )
+
+
 def save_result(
     result: ConversionResult, out_dir: str | os.PathLike[str], *, overwrite: bool = True
 ) -> None:
@@ -164,18 +185,84 @@ def save_result(
     """
     out = Path(out_dir)
     if not overwrite:
-        have = [f"{s}.json" for s in result if (out / f"{s}.json").exists()]
-        if have:
-            raise ConfigError(
-                f"--out {out}: already holds {', '.join(have)} from an earlier conversion "
-                "(fix: pass --force to replace them, or choose another --out)"
-            )
+        refuse_earlier_output(result, out)
     out.mkdir(parents=True, exist_ok=True)
     for split, ds in result.items():
         path = out / f"{split}.json"
         ds.save(path)
         ds.path = path
         result.paths[split] = path
+
+
+def shrink_result(
+    result: ConversionResult,
+    out_dir: str | os.PathLike[str],
+    max_side: int,
+    *,
+    overwrite: bool = False,
+) -> ConversionResult:
+    """Copies of ``result``'s images whose longer side is at most ``max_side`` pixels.
+
+    Each image larger than that is resized (aspect ratio kept, sides rounded, Pillow's
+    bilinear filter, which averages when shrinking) and written to
+    ``out_dir/images/<file_name>`` in its own format (JPEG at quality 95); a smaller one is
+    copied byte for byte. Boxes are scaled by ``(W'/W, H'/H)``; ids and splits are kept.
+    Returns the new result, whose ``src`` (the image root) is ``out_dir/images``. For
+    protocols that must run small (a CPU comparison): a region is a window of the
+    original image size (contract §1), so shrinking the originals keeps regions smaller
+    than the scaled images. An existing ``out_dir/images/<file_name>`` is refused
+    (:class:`ConfigError`, before anything is written) unless ``overwrite``.
+    """
+    from ...io import atomic_open
+    from ..images import read_rgb, resize
+
+    if int(max_side) < 1:
+        raise ConfigError(f"--max-side {max_side}: must be a positive number of pixels")
+    root = Path(out_dir) / "images"
+    infos = {im.file_name: im for ds in result.values() for im in ds.images}
+    if not overwrite:
+        have = sorted(n for n in infos if (root / n).exists())
+        if have:
+            raise ConfigError(
+                f"{root / have[0]}: already exists ({len(have)} image(s) from an earlier "
+                "conversion) (fix: pass --force to replace them, or choose another --out)"
+            )
+    new_size: dict[str, tuple[int, int]] = {}
+    for name, im in infos.items():
+        f = min(1.0, int(max_side) / max(im.width, im.height))
+        w, h = max(1, round(im.width * f)), max(1, round(im.height * f))
+        new_size[name] = (h, w)
+        dst = root / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        src = result.src / name
+        if (h, w) == (im.height, im.width):
+            with open(src, "rb") as fin, atomic_open(dst, "wb") as fout:
+                shutil.copyfileobj(fin, fout)
+            continue
+        img = resize(read_rgb(src, (im.height, im.width)), (h, w))
+        fmt = "JPEG" if dst.suffix.lower() in (".jpg", ".jpeg") else None
+        with atomic_open(dst, "wb") as fout:
+            if fmt == "JPEG":
+                img.save(fout, format=fmt, quality=95)
+            else:
+                img.save(fout, format=Image.registered_extensions().get(dst.suffix.lower()))
+    out = ConversionResult(root)
+    out.warnings, out.dropped, out.clipped = list(result.warnings), result.dropped, result.clipped
+    out.notes = [*result.notes, f"images shrunk to at most {int(max_side)} px per side"]
+    for split, ds in result.items():
+        images, anns = [], []
+        scale: dict[int, tuple[float, float]] = {}
+        for im in ds.images:
+            h, w = new_size[im.file_name]
+            images.append(ImageInfo(im.id, im.file_name, h, w))
+            scale[im.id] = (w / im.width, h / im.height)
+        for a in ds.annotations:
+            sx, sy = scale[a.image_id]
+            x, y, bw, bh = a.bbox
+            box = (x * sx, y * sy, bw * sx, bh * sy)
+            anns.append(replace(a, bbox=box, area=box[2] * box[3]))
+        out[split] = CocoDataset(images, anns, ds.categories, image_root=root)
+    return out
 
 
 def _finish(
