@@ -58,7 +58,7 @@ def ensure_env(extras: str) -> None:
 
 #: ``tasks.py results NAME``: (converter, source under the shared datasets folder, config)
 RESULTS = {
-    "bccd": ("voc", "bccd/BCCD", "bccd_cpu"),
+    "bccd": ("voc", "bccd/BCCD", "bccd_cpu", 256),
     "vehicles": (
         "yolo",
         "vehicles_openimages/Vehicles-OpenImages.v1-416x416.yolov8",
@@ -68,7 +68,7 @@ RESULTS = {
 
 
 def results(rest: list[str]) -> None:
-    """Convert a shared dataset at 256 px (once) and run its CPU comparison."""
+    """Convert a shared dataset at the protocol's size (once) and run its CPU comparison."""
     if not rest or rest[0] not in RESULTS:
         print(f"usage: python3 tasks.py results {'|'.join(RESULTS)} [--out DIR] [options]")
         sys.exit(2)
@@ -79,7 +79,7 @@ def results(rest: list[str]) -> None:
         out = Path(rest[i + 1])
         rest = rest[:i] + rest[i + 2 :]
     shared = Path(os.environ.get("MURAL_SHARED", ROOT.parent / "shared"))
-    fmt, src, config = RESULTS[name]
+    fmt, src, config, side = RESULTS[name]
     data = out / "data"
     if not (data / "train.json").exists():
         _run(
@@ -90,7 +90,7 @@ def results(rest: list[str]) -> None:
             "--out",
             data,
             "--max-side",
-            "256",
+            str(side),
         )
     paths = [
         f"dataset.{key}={data / file}"

@@ -199,3 +199,43 @@ def test_ray_engine_equals_sequential(data_dir: Path, tmp_path: Path) -> None:
     assert not ray.is_initialized()  # the local Ray it started is stopped
     assert tree(par) == tree(seq)
     assert (par / "runs" / "mural" / "seed_1" / "cycle_00" / "selection.json").is_file()
+
+
+def test_ray_lost_worker_resumes_its_run(data_dir: Path, tmp_path: Path) -> None:
+    """A Ray worker killed (SIGKILL) in the middle of a run: Ray retries the task in a new
+    worker, which continues at the run's first unfinished stage (the stages before the
+    kill are not run again) and the comparison equals the sequential one."""
+    pytest.importorskip("ray", reason="Ray not installed (pip install 'mural[ray]')")
+    import logging
+    import sys
+
+    import ray
+
+    cfg = load_config(config_file(data_dir, tmp_path), ["cycles=2"])
+    strategies, seeds = ["mural", "random"], [0]
+    seq = tmp_path / "seq"
+    run_comparison(cfg, strategies, seeds, seq, progress=False)
+    marker = tmp_path / "died"
+    env = {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "MURAL_FAKE_DIE": str(marker)}
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        logging_level=logging.WARNING,
+        log_to_driver=False,
+        runtime_env={"env_vars": env},
+    )
+    try:
+        par = tmp_path / "ray"
+        run_comparison(
+            cfg, strategies, seeds, par, engine="ray", imports=["tests.test_loop"], progress=False
+        )
+    finally:
+        ray.shutdown()
+    assert marker.is_file()  # a worker really died, in cycle 1's training of this run:
+    died = Path(marker.read_text()).parents[1]
+    assert died.parent.parent == par / "runs"
+    assert tree(par) == tree(seq)
+    stages = [json.loads(x) for x in (died / "timings.jsonl").read_text().splitlines()]
+    ran = [(t["stage"], t["cycle"]) for t in stages]
+    assert ran.count(("infer", 0)) == 1 and ran.count(("select", 0)) == 1  # not redone
+    assert ran.count(("train", 1)) == 1 and ("evaluate", 2) in ran  # finished after the kill

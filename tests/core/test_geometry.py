@@ -145,3 +145,24 @@ def test_window_on_image() -> None:
     # a window inside the scaled image is all image
     fr = RegionFrame.at((100, 200), (200, 1000), window=(0, 0, 200, 100))
     assert fr.window_on_image() == (0, 0, 200, 100)
+
+
+def test_window_problem_hand_checked() -> None:
+    """A 480x640 (HxW) image at (800, 1280): f = 5/3, scaled 800x1067; a region is a
+    640x480 window with its corner in x 0..427, y 0..320. At a scale smaller than the
+    image the only position is (0, 0) (the window then holds padding)."""
+    from mural.core import RegionFrame
+
+    def problem(scale: tuple[int, int], window: tuple[int, int, int, int]) -> str | None:
+        return RegionFrame.at((480, 640), scale, window).window_problem()
+
+    assert problem((800, 1280), (0, 0, 640, 480)) is None
+    assert problem((800, 1280), (427, 320, 1067, 800)) is None
+    bad = problem((800, 1280), (428, 0, 1068, 480))
+    assert bad is not None and "left in 0..427, top in 0..320" in bad
+    assert "800x1067" in bad
+    assert problem((800, 1280), (0, 321, 640, 801)) is not None
+    size = problem((800, 1280), (0, 0, 640, 481))
+    assert size is not None and "(W, H) = (640, 480)" in size
+    assert problem((240, 320), (0, 0, 640, 480)) is None
+    assert problem((240, 320), (1, 0, 641, 480)) is not None

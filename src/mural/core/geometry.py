@@ -251,6 +251,25 @@ class RegionFrame:
         x0, y0, x1, y1 = self.window
         return x0, y0, min(x1, ws), min(y1, hs)
 
+    def window_problem(self) -> str | None:
+        """Why the window is not a region of contract §1, or ``None`` when it is: it must
+        have the original image's size and a top-left corner with ``0 <= x0 <= W_s - W``
+        and ``0 <= y0 <= H_s - H`` (``0`` when the scaled image is the smaller)."""
+        h, w = self.image_size
+        hs, ws = self.scaled_size
+        x0, y0, x1, y1 = self.window
+        if x1 - x0 != w or y1 - y0 != h:
+            return (
+                f"window {list(self.window)} must have the original image's size "
+                f"(W, H) = ({w}, {h})"
+            )
+        if not (0 <= x0 <= max(0, ws - w) and 0 <= y0 <= max(0, hs - h)):
+            return (
+                f"window {list(self.window)} lies outside the valid positions on the scaled "
+                f"image {hs}x{ws} (left in 0..{max(0, ws - w)}, top in 0..{max(0, hs - h)})"
+            )
+        return None
+
     def clip_to_window(self, boxes: Any) -> NDArray[np.float64]:
         """``(N, 4)`` window-pixel boxes clipped to the window's extent."""
         b = _boxes(boxes).copy()

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..core import RegionFrame, acquire_region, scaled_size
+from ..core import RegionFrame, acquire_region
+from ..core.geometry import contained
 from ..errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -148,11 +149,9 @@ def _acquire(
     ign = idx_ok[ign]
     if idx_ok.shape[0] == n:
         return lab, clipped, ign
-    x0, y0, x1, y1 = (float(v) for v in window)
     deg = np.flatnonzero(~ok)
-    b = boxes[deg]
-    inside = (b[:, 0] >= x0) & (b[:, 2] <= x1) & (b[:, 1] >= y0) & (b[:, 3] <= y1)
-    deg = deg[inside]
+    deg = deg[contained(boxes[deg], window)]
+    x0, y0 = float(window[0]), float(window[1])
     extra = boxes[deg] - np.array([x0, y0, x0, y0])
     all_lab = np.concatenate([lab, deg]).astype(np.int64)
     all_clip = np.concatenate([clipped, extra.reshape(-1, 4)])
@@ -249,20 +248,9 @@ class LabeledPool:
             raise DataError(f"window must be (x0, y0, x1, y1) integers, got {window!r}") from None
         if len(w) != 4:
             raise DataError(f"window must be (x0, y0, x1, y1) integers, got {window!r}")
-        info = self.dataset.image(image_id)
-        hs, ws = scaled_size((info.height, info.width), scale)
-        x0, y0, x1, y1 = w
-        if x1 - x0 != info.width or y1 - y0 != info.height:
-            raise DataError(
-                f"image {image_id}: window {list(w)} must have the original image's size "
-                f"(W, H) = ({info.width}, {info.height})"
-            )
-        if not (0 <= x0 <= max(0, ws - info.width) and 0 <= y0 <= max(0, hs - info.height)):
-            raise DataError(
-                f"image {image_id}: window {list(w)} lies outside the valid positions on the "
-                f"scaled image {hs}x{ws} (left in 0..{max(0, ws - info.width)}, "
-                f"top in 0..{max(0, hs - info.height)})"
-            )
+        problem = self.region_frame(image_id, scale, w).window_problem()
+        if problem is not None:
+            raise DataError(f"image {image_id}: {problem}")
         return w
 
     def _validated_region(

@@ -237,7 +237,7 @@ def _check_regions(regions: Any, dataset: CocoDataset, where: str) -> list[dict[
     """The selection's regions, each checked before anything is written: a safe, unique
     task id; an image of the dataset; a valid scale; a window of the image's size at a
     valid position on the scaled image."""
-    from ..core import scaled_size
+    from ..core import RegionFrame
 
     if not isinstance(regions, list):
         raise DataError(f"{where}: field 'regions' must be a list")
@@ -253,10 +253,7 @@ def _check_regions(regions: Any, dataset: CocoDataset, where: str) -> list[dict[
         try:
             iid = int(r["image_id"])
             info = dataset.image(iid)
-            hs, ws = scaled_size((info.height, info.width), r["scale"])
-            x0, y0, x1, y1 = (int(v) for v in r["window"])
-            if [x0, y0, x1, y1] != [float(v) for v in r["window"]]:
-                raise ValueError("window must be integers")
+            frame = RegionFrame.at((info.height, info.width), r["scale"], r["window"])
         except DataError as exc:
             raise DataError(f"{rw}: {exc}") from None
         except (KeyError, TypeError, ValueError) as exc:
@@ -264,16 +261,9 @@ def _check_regions(regions: Any, dataset: CocoDataset, where: str) -> list[dict[
                 f"{rw}: fields 'image_id', 'scale' [min, max] and 'window' [x0, y0, x1, y1] "
                 f"must be valid ({exc}) (fix: select again with mural select)"
             ) from None
-        if x1 - x0 != info.width or y1 - y0 != info.height:
-            raise DataError(
-                f"{rw}: field 'window' {[x0, y0, x1, y1]} must have the image's size "
-                f"{info.width}x{info.height} (WxH)"
-            )
-        if not (0 <= x0 <= max(0, ws - info.width) and 0 <= y0 <= max(0, hs - info.height)):
-            raise DataError(
-                f"{rw}: field 'window' {[x0, y0, x1, y1]} lies outside the scaled image "
-                f"{ws}x{hs} (WxH)"
-            )
+        problem = frame.window_problem()
+        if problem is not None:
+            raise DataError(f"{rw}: field 'window': {problem}")
     return regions
 
 
