@@ -525,7 +525,8 @@ def read_timings(run_dir: str | os.PathLike[str]) -> dict[str, float]:
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             rec = json.loads(line)
-            totals[str(rec["stage"])] = totals.get(str(rec["stage"]), 0.0) + float(rec["seconds"])
+            stage, seconds = str(rec["stage"]), float(rec["seconds"])
+            totals[stage] = totals.get(stage, 0.0) + seconds
         except (ValueError, KeyError, TypeError):
             continue  # a line cut by a kill: a log, not a result
     return totals

@@ -474,6 +474,11 @@ def test_max_side_hand_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "already holds all.json" in capsys.readouterr().err
     assert (out / "images" / "JPEGImages" / "a.png").stat().st_mtime_ns == before
     assert main(["convert", "voc", str(src), "--out", str(out), "--max-side", "12", "--force"]) == 0
+    with pytest.raises(SystemExit) as exit_info:  # refused by argparse, nothing written
+        main(["convert", "voc", str(src), "--out", str(tmp_path / "o0"), "--max-side", "0"])
+    assert exit_info.value.code == 2
+    assert "expected an integer >= 1 (pixels)" in capsys.readouterr().err
+    assert not (tmp_path / "o0").exists()
     assert CocoDataset.load(out / "all.json", out / "images").images[0].width == 12
 
 

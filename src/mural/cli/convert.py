@@ -6,6 +6,8 @@ import argparse
 import warnings
 from typing import Any
 
+from .args import integer
+
 FORMATS = ("voc", "yolo", "cityscapes")
 
 
@@ -35,7 +37,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--max-side",
-        type=int,
+        type=integer(1, what="pixels"),
         metavar="N",
         help="write copies of the images, longer side at most N pixels, under OUT/images "
         "(boxes scaled; the image root becomes OUT/images): for small CPU protocols",
