@@ -407,12 +407,14 @@ def _ray(
         kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
         if address:
             ray.init(address=address, **kwargs)
-        else:  # the workers import the same mural (and test modules) as this process
-            path = os.pathsep.join(p for p in sys.path if p)
-            env = {"PYTHONPATH": path}
-            for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MURAL_FAKE_SLEEP"):
-                if k in os.environ:
-                    env[k] = os.environ[k]
+        else:  # the workers import the same mural (and test modules) as this process,
+            # with its thread settings and MURAL_* variables
+            env = {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+            env |= {
+                k: v
+                for k, v in os.environ.items()
+                if k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") or k.startswith("MURAL_")
+            }
             ray.init(
                 num_cpus=num_cpus,
                 include_dashboard=False,

@@ -25,6 +25,7 @@ from typing import Any, Union
 
 import yaml
 
+from .detections import DEFAULT_SCORE_THRESHOLD
 from .errors import ConfigError
 
 __all__ = [
@@ -45,12 +46,6 @@ __all__ = [
     "packaged_config",
     "packaged_configs",
 ]
-
-
-#: The detection score threshold: the detector's own (torchvision's ``box_score_thresh``).
-#: The one setting is ``detector.score_threshold``: detections below it are neither
-#: evaluated nor read by any strategy; this is only its default.
-DEFAULT_SCORE_THRESHOLD = 0.05
 
 
 @dataclass
@@ -306,11 +301,11 @@ def _check(cfg: RunConfig) -> None:
 
     d = cfg.dataset
     if d.synthetic is None:
-        for k in ("train", "val"):
+        for split in ("train", "val"):
             need(
-                getattr(d, k) is not None,
-                f"dataset.{k}",
-                getattr(d, k),
+                getattr(d, split) is not None,
+                f"dataset.{split}",
+                getattr(d, split),
                 "a COCO annotation file (or set dataset.synthetic)",
             )
     else:
@@ -447,7 +442,7 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
                 if part not in _keys(cls):
                     raise _unknown(prefix, part, cls)
                 tp, _ = _unwrap_optional(_hints(cls)[part])
-                cls = tp if dataclasses.is_dataclass(tp) else None
+                cls = tp if isinstance(tp, type) and dataclasses.is_dataclass(tp) else None
                 free = typing.get_origin(tp) is dict
             else:
                 free = True

@@ -37,7 +37,12 @@ from numpy.typing import NDArray
 from .errors import DataError
 from .io import atomic_open
 
-__all__ = ["Detections", "ScaleDetections"]
+__all__ = ["DEFAULT_SCORE_THRESHOLD", "Detections", "ScaleDetections"]
+
+#: The detection score threshold's default: the detector's own (torchvision's
+#: ``box_score_thresh``). The one setting is ``detector.score_threshold`` of a run config:
+#: detections below it are neither evaluated nor read by any strategy.
+DEFAULT_SCORE_THRESHOLD = 0.05
 
 
 @dataclass

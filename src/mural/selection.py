@@ -391,7 +391,7 @@ def _region(e: Mapping[str, Any]) -> RegionPick:
         _int(e["image_id"]),
         _int(e["scale_index"]),
         _pair(e["scale"]),
-        w,  # type: ignore[arg-type]
+        w,
         float(e["score"]),
         _objects(e.get("new_objects", [])),
         [_int(c) for c in e.get("categories", [])],
@@ -410,7 +410,7 @@ def _box(e: Mapping[str, Any]) -> BoxPick:
     return BoxPick(
         _int(e["image_id"]),
         _opt(_int, e["ann_id"]),
-        b,  # type: ignore[arg-type]
+        b,
         float(e["score"]),
         _int(e["label"]),
         float(e["confidence"]),

@@ -13,7 +13,7 @@ from PIL import Image
 import mural.data.samples as samples_mod
 from mural.data.coco import CocoDataset
 from mural.data.pool import LabeledPool
-from mural.data.samples import TrainingSamples, collate, dataset_mean_color
+from mural.data.samples import MultiScaleImages, TrainingSamples, collate, dataset_mean_color
 from tests.data.test_pool import make_dict
 
 MEAN = (0.5, 0.25, 1.0)
@@ -268,8 +268,6 @@ def test_full_image_and_regions_at_the_training_scale(tmp_path: Path) -> None:
     """Image 1 is 6x8 (HxW). Training scale (9, 12): f = min(9/6, 12/8) = 1.5, so every
     sample of this image (full image or region, both 6x8 before) becomes 9x12 and its boxes
     are multiplied by 1.5."""
-    from mural.detector.images import MultiScaleImages
-
     ds, arr = two_image_ds(tmp_path)
     src = Image.fromarray(arr, "RGB")
     pool = LabeledPool(ds)

@@ -98,3 +98,18 @@ def test_scale_parsing_and_duplicates(ds, tmp_path: Path) -> None:
     p = _write(tmp_path, [])
     with pytest.raises(ConfigError, match="each scale may appear once"):
         load_predictions([PredictionFile(p, (40, 60)), PredictionFile(p, (40, 60))], ds)
+
+
+@pytest.mark.parametrize("image_ids", [None, []], ids=["every image", "no image"])
+def test_no_detection_keeps_the_dtypes(ds, tmp_path: Path, image_ids) -> None:
+    """An empty results file (every image listed, none with a detection) and no image at
+    all: the arrays keep the dtypes of every other ScaleDetections (float32 scores, int64
+    labels), so the selection and the ``.npz`` round trip see the same types."""
+    files = [PredictionFile(_write(tmp_path, []), (40, 60))]
+    d = load_predictions(files, ds, image_ids=image_ids).per_scale[0]
+    n = 5 if image_ids is None else 0
+    assert d.image_ids.tolist() == [1, 2, 3, 4, 5][:n]
+    assert d.offsets.tolist() == [0] * (n + 1)
+    assert (d.boxes.shape, d.boxes.dtype) == ((0, 4), np.float32)
+    assert (d.scores.shape, d.scores.dtype) == ((0,), np.float32)
+    assert (d.labels.shape, d.labels.dtype) == ((0,), np.int64)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..detections import DEFAULT_SCORE_THRESHOLD
 from ..errors import ConfigError
 from .args import integer, number
 
@@ -40,7 +41,7 @@ def register(sub: Any) -> None:
     p.add_argument("--out", default=None, help="write the metrics here as JSON")
     p.add_argument("--batch-size", type=integer(1), default=2)
     p.add_argument("--workers", type=integer(0), default=0)
-    p.add_argument("--score-threshold", type=number(0, 1), default=0.05)
+    p.add_argument("--score-threshold", type=number(0, 1), default=DEFAULT_SCORE_THRESHOLD)
     p.add_argument(
         "--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto, the GPU if any)"
     )

@@ -313,10 +313,7 @@ def generate_candidates(
     windows = out_window[:k].tolist()
     offs = out_obj_offsets[: k + 1].tolist()
     objs = out_objects[: offs[-1]].tolist()
-    return [
-        Candidate(tuple(windows[c]), tuple(objs[offs[c] : offs[c + 1]]))  # type: ignore[arg-type]
-        for c in range(k)
-    ]
+    return [Candidate(tuple(windows[c]), tuple(objs[offs[c] : offs[c + 1]])) for c in range(k)]
 
 
 def _as_array(boxes: Any) -> NDArray[np.float64]:

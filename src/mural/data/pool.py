@@ -230,10 +230,6 @@ class LabeledPool:
     def _gt_ids(self, image_id: int) -> NDArray[np.int64]:
         return self.oracle.reveal(image_id)[2]
 
-    def region_factor(self, image_id: int, scale: Sequence[float]) -> float:
-        """Resize factor ``f`` of the image at ``scale`` (scaled = original * f)."""
-        return self.region_frame(image_id, scale).factor
-
     def region_frame(
         self, image_id: int, scale: Sequence[float], window: Sequence[int] | None = None
     ) -> RegionFrame:

@@ -40,13 +40,15 @@ import torch
 from numpy.typing import NDArray
 from PIL import Image
 
-from ..core import RegionFrame
+from ..core import RegionFrame, scaled_size
 from ..errors import DataError
+from .coco import CocoDataset
 from .images import dataset_mean_color, read_rgb, resize, scaled_crop, to_tensor
 from .pool import LabeledPool
 
 __all__ = [
     "REGION_IGNORE_MODES",
+    "MultiScaleImages",
     "SampleRef",
     "TrainingSamples",
     "collate",
@@ -316,6 +318,34 @@ def _hflip(img: torch.Tensor, target: dict[str, Any]) -> tuple[torch.Tensor, dic
         target[key] = b
     target["flipped"] = True
     return img, target
+
+
+class MultiScaleImages(torch.utils.data.Dataset):  # type: ignore[type-arg]
+    """What the detector sees in inference: item ``i`` is ``(image_id, [image at scale 0,
+    image at scale 1, ...])``.
+
+    Each image is decoded once; its copy at scale ``s`` is ``(3, H_s, W_s)`` with
+    ``(H_s, W_s) = scaled_size((H, W), s)`` exactly (contract §1; it can differ by one
+    pixel from torchvision's own rounding), resized by :mod:`mural.data.images` as the
+    training samples are, so training and inference see the same pixels.
+    """
+
+    def __init__(
+        self, dataset: CocoDataset, image_ids: Sequence[int], scales: Sequence[Sequence[int]]
+    ) -> None:
+        self.dataset = dataset
+        self.image_ids = [int(i) for i in image_ids]
+        self.scales = [(int(a), int(b)) for a, b in scales]
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def __getitem__(self, i: int) -> tuple[int, list[torch.Tensor]]:
+        image_id = self.image_ids[i]
+        info = self.dataset.image(image_id)
+        size = (info.height, info.width)
+        img = read_rgb(self.dataset.image_path(image_id), expect=size)
+        return image_id, [to_tensor(resize(img, scaled_size(size, s))) for s in self.scales]
 
 
 def collate(batch: Sequence[tuple[torch.Tensor, dict[str, Any]]]) -> tuple[list[Any], list[Any]]:

@@ -25,7 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -110,7 +110,7 @@ def imagenet_cache_path(name: str) -> Path:
             f"detector: backbone {name!r} has no torchvision ImageNet weights; "
             "see imagenet_weights_path"
         )
-    url = _weights_enum(spec.imagenet).url
+    url: str = _weights_enum(spec.imagenet).url
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
 
 
@@ -230,13 +230,14 @@ def _resnet(arch: str) -> BuildFn:
             if not any(name.startswith(layer) for layer in layers):
                 p.requires_grad_(False)
         c = net.inplanes // 8  # layer1's output channels: 64 (ResNet-18/34) or 256 (50+)
-        return BackboneWithFPN(
+        backbone: nn.Module = BackboneWithFPN(
             net,
             {"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"},
             [c, 2 * c, 4 * c, 8 * c],
             int(fpn_channels),
             extra_blocks=LastLevelMaxPool(),
         )
+        return backbone
 
     return build
 
@@ -252,7 +253,7 @@ def _mobilenet(
     net = tvm.mobilenet_v3_large(weights=None, norm_layer=norm)
     _load_into(net, state, "mobilenet_v3_large")
     t = trainable if trainable is not None else (3 if pre else 6)
-    return _mobilenet_extractor(net, True, t)
+    return cast(nn.Module, _mobilenet_extractor(net, True, t))
 
 
 # ----------------------------------------------------------------- EfficientNet-Lite
@@ -316,7 +317,11 @@ class TimmFPN(nn.Module):
 
 #: timm EfficientNet stages grouped by output stride (2, 4, 8, 16, 32), the units that
 #: ``trainable_layers`` counts from the top (as ResNet's conv1, layer1 .. layer4).
-_EFFNET_GROUPS = (("conv_stem", "bn1", "blocks.0."), ("blocks.1.",), ("blocks.2.",))
+_EFFNET_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("conv_stem", "bn1", "blocks.0."),
+    ("blocks.1.",),
+    ("blocks.2.",),
+)
 _EFFNET_GROUPS += (("blocks.3.", "blocks.4."), ("blocks.5.", "blocks.6."))
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from ..detections import DEFAULT_SCORE_THRESHOLD
 from ..errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ class Detector(ABC):
         *,
         batch_size: int = 2,
         workers: int = 0,
-        score_threshold: float = 0.05,
+        score_threshold: float = DEFAULT_SCORE_THRESHOLD,
         **options: Any,
     ) -> Detections:
         """Detections of ``image_ids`` (default: all) at every scale of ``scales``."""
@@ -83,7 +84,7 @@ class Detector(ABC):
         seed: int = 0,
         scale: Sequence[int] | None = None,
         batch_size: int = 2,
-        score_threshold: float = 0.05,
+        score_threshold: float = DEFAULT_SCORE_THRESHOLD,
         reference: Sequence[NDArray[Any]] | None = None,
     ) -> list[dict[str, NDArray[Any]]]:
         """Predictions on a transformed view of each image, for the model-based baselines.

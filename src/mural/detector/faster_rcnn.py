@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -39,13 +39,13 @@ from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 
 from ..core.geometry import scaled_size
-from ..detections import Detections, ScaleDetections
+from ..data.samples import MultiScaleImages
+from ..detections import DEFAULT_SCORE_THRESHOLD, Detections, ScaleDetections
 from ..errors import ConfigError
 from ..io import atomic_open
 from . import distributed as mdist
 from .backbones import anchors_for, build_backbone, get_backbone, known_backbones
 from .base import CHECKPOINT_FORMAT, Detector, register_detector
-from .images import MultiScaleImages, list_collate
 from .parts import (
     SIZE_DIVISIBLE,
     IgnoreAwareRPN,
@@ -196,9 +196,10 @@ class FasterRCNNDetector(Detector):
         anchors = AnchorGenerator(sizes, ratios)
         # Built in the order torchvision's constructor would (box head, predictor, then the
         # RPN head), so a seed gives the same initial weights as before.
-        box_head = TwoMLPHead(body.out_channels * res * res, rep)
+        channels = cast(int, body.out_channels)  # every backbone builder sets an int
+        box_head = TwoMLPHead(channels * res * res, rep)
         box_predictor = FastRCNNPredictor(rep, self.num_classes + 1)
-        rpn_head = RPNHead(body.out_channels, anchors.num_anchors_per_location()[0])
+        rpn_head = RPNHead(channels, anchors.num_anchors_per_location()[0])
         model = FasterRCNN(
             body,
             num_classes=None,
@@ -273,9 +274,10 @@ class FasterRCNNDetector(Detector):
         *,
         batch_size: int = 2,
         workers: int = 0,
-        score_threshold: float = 0.05,
+        score_threshold: float = DEFAULT_SCORE_THRESHOLD,
         out_path: str | os.PathLike[str] | None = None,
         progress: bool = False,
+        **options: Any,
     ) -> Detections:
         """Detect on ``image_ids`` (default: all of ``dataset``) at every scale.
 
@@ -283,7 +285,15 @@ class FasterRCNNDetector(Detector):
         fed at that size. Under ``torchrun`` every rank predicts ``image_ids[rank::world]``;
         the shards are gathered (every rank returns the merged result, in ``image_ids``
         order) and only rank 0 writes ``out_path``; the others wait at a barrier.
+
+        ``options`` is there for :meth:`Detector.predict`'s signature; any option other
+        than the ones above raises :class:`TypeError`, as an unknown keyword would.
         """
+        if options:
+            raise TypeError(
+                f"{type(self).__name__}.predict() got an unexpected keyword argument "
+                f"{next(iter(options))!r}"
+            )
         if dataset.num_classes != self.num_classes:
             raise ConfigError(
                 f"detector: model has {self.num_classes} classes, dataset "
@@ -302,7 +312,7 @@ class FasterRCNNDetector(Detector):
             MultiScaleImages(dataset, mine, scale_list),
             batch_size=batch_size,
             num_workers=workers,
-            collate_fn=list_collate,
+            collate_fn=list,
             pin_memory=self.device.type == "cuda",
         )
         model = self.model
@@ -361,7 +371,7 @@ class FasterRCNNDetector(Detector):
         seed: int = 0,
         scale: Sequence[int] | None = None,
         batch_size: int = 2,
-        score_threshold: float = 0.05,
+        score_threshold: float = DEFAULT_SCORE_THRESHOLD,
         reference: Sequence[NDArray[Any]] | None = None,
     ) -> list[dict[str, NDArray[Any]]]:
         """See :meth:`Detector.predict_views`; views are resized to ``scale`` (default

@@ -54,14 +54,14 @@ IGNORE_IOA = 0.5
 
 
 # ------------------------------------------------------------------------ transforms
-class ProposalAwareTransform(GeneralizedRCNNTransform):
+class ProposalAwareTransform(GeneralizedRCNNTransform):  # type: ignore[misc]
     """torchvision's transform; ``postprocess`` also rescales ``proposals`` (if present)."""
 
     @classmethod
     def from_transform(cls, t: GeneralizedRCNNTransform) -> ProposalAwareTransform:
         """A transform with the settings of ``t``."""
         return cls(
-            t.min_size,  # type: ignore[arg-type]
+            t.min_size,
             t.max_size,
             t.image_mean,
             t.image_std,
@@ -69,7 +69,7 @@ class ProposalAwareTransform(GeneralizedRCNNTransform):
             fixed_size=t.fixed_size,
         )
 
-    def postprocess(  # type: ignore[override]
+    def postprocess(
         self,
         result: list[dict[str, Tensor]],
         image_shapes: list[tuple[int, int]],
@@ -94,10 +94,10 @@ class NoResizeTransform(ProposalAwareTransform):
 
 
 # ------------------------------------------------------------------------- RoIAlign
-class PaddedRoIAlign(MultiScaleRoIAlign):
+class PaddedRoIAlign(MultiScaleRoIAlign):  # type: ignore[misc]
     """``MultiScaleRoIAlign`` whose level scales come from each batch's padded size."""
 
-    def forward(  # type: ignore[override]
+    def forward(
         self, x: dict[str, Tensor], boxes: list[Tensor], image_shapes: list[tuple[int, int]]
     ) -> Tensor:
         feats = _filter_input(x, self.featmap_names)
@@ -108,9 +108,10 @@ class PaddedRoIAlign(MultiScaleRoIAlign):
         self.scales, self.map_levels = _setup_scales(
             feats, padded, self.canonical_scale, self.canonical_level
         )
-        return _multiscale_roi_align(
+        out: Tensor = _multiscale_roi_align(
             feats, boxes, self.output_size, self.sampling_ratio, self.scales, self.map_levels
         )
+        return out
 
 
 # ---------------------------------------------------------------------- ignore boxes
@@ -143,7 +144,7 @@ def ignore_negatives(
     return out
 
 
-class IgnoreAwareRPN(RegionProposalNetwork):
+class IgnoreAwareRPN(RegionProposalNetwork):  # type: ignore[misc]
     """torchvision's RPN; anchors labelled negative inside an ``ignore_boxes`` box of the
     target (:func:`ignore_negatives`) become ``-1``, which the RPN's sampler skips."""
 
@@ -168,7 +169,7 @@ class IgnoreAwareRPN(RegionProposalNetwork):
         out.min_size = rpn.min_size
         return out
 
-    def assign_targets_to_anchors(  # type: ignore[override]
+    def assign_targets_to_anchors(
         self, anchors: list[Tensor], targets: list[dict[str, Tensor]]
     ) -> tuple[list[Tensor], list[Tensor]]:
         labels, matched = super().assign_targets_to_anchors(anchors, targets)
@@ -179,7 +180,7 @@ class IgnoreAwareRPN(RegionProposalNetwork):
         return labels, matched
 
 
-class IgnoreAwareRoIHeads(RoIHeads):
+class IgnoreAwareRoIHeads(RoIHeads):  # type: ignore[misc]
     """torchvision's ``RoIHeads``; proposals labelled background inside an
     ``ignore_boxes`` box of the target (:func:`ignore_negatives`) become ``-1``, which the
     box sampler skips."""
@@ -206,18 +207,20 @@ class IgnoreAwareRoIHeads(RoIHeads):
             **kw,
         )
 
-    def select_training_samples(  # type: ignore[override]
+    def select_training_samples(
         self, proposals: list[Tensor], targets: list[dict[str, Tensor]] | None
     ) -> tuple[list[Tensor], list[Tensor], list[Tensor], list[Tensor]]:
         # torchvision hands assign_targets_to_proposals only the boxes and labels; keep
         # the ignore boxes of this call at hand for it.
         self._ignore = [t.get("ignore_boxes") for t in targets] if targets is not None else []
         try:
-            return super().select_training_samples(proposals, targets)
+            out: tuple[list[Tensor], list[Tensor], list[Tensor], list[Tensor]]
+            out = super().select_training_samples(proposals, targets)
+            return out
         finally:
             self._ignore = []
 
-    def assign_targets_to_proposals(  # type: ignore[override]
+    def assign_targets_to_proposals(
         self, proposals: list[Tensor], gt_boxes: list[Tensor], gt_labels: list[Tensor]
     ) -> tuple[list[Tensor], list[Tensor]]:
         matched, labels = super().assign_targets_to_proposals(proposals, gt_boxes, gt_labels)
@@ -246,7 +249,7 @@ class ProbRoIHeads(IgnoreAwareRoIHeads):
         self.multi_label = bool(multi_label)
         self._extra: list[tuple[Tensor, Tensor]] = []
 
-    def postprocess_detections(  # type: ignore[override]
+    def postprocess_detections(
         self,
         class_logits: Tensor,
         box_regression: Tensor,
@@ -261,8 +264,8 @@ class ProbRoIHeads(IgnoreAwareRoIHeads):
         all_boxes, all_scores, all_labels = [], [], []
         self._extra = []
         for boxes, scores, shape in zip(
-            pred_boxes.split(per_image, 0),
-            pred_scores.split(per_image, 0),
+            torch.split(pred_boxes, per_image, 0),
+            torch.split(pred_scores, per_image, 0),
             image_shapes,
             strict=True,
         ):

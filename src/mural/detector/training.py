@@ -42,6 +42,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..data.samples import collate
 from ..errors import ConfigError, DataError, MuralError
 from ..io import atomic_open
 from . import distributed as mdist
@@ -208,11 +209,6 @@ def targets_for_model(target: dict[str, Any], device: torch.device) -> dict[str,
         ign = torch.as_tensor(target["ignore_boxes"], dtype=torch.float32).reshape(-1, 4)
         out["ignore_boxes"] = ign.to(device)
     return out
-
-
-def _collate(batch: list[Any]) -> tuple[list[Any], list[Any]]:
-    images, targets = zip(*batch, strict=True)
-    return list(images), list(targets)
 
 
 # -------------------------------------------------------------------- state, hooks
@@ -392,14 +388,14 @@ def train_epoch(
             with torch.autocast(device_type=device.type, enabled=state.use_amp):
                 losses = net(imgs, tgts)
                 loss = sum(losses.values())
-            value = float(loss.detach())  # type: ignore[union-attr]
+            value = float(loss.detach())
             if not math.isfinite(value):
                 raise MuralError(
                     f"train: loss is {value} at epoch {state.epoch + 1}, iteration {it + 1} "
                     "(fix: lower lr or check the boxes)"
                 )
             state.optimizer.zero_grad(set_to_none=True)
-            state.scaler.scale(loss).backward()  # type: ignore[arg-type]
+            state.scaler.scale(loss).backward()
             if o.grad_clip is not None:
                 state.scaler.unscale_(state.optimizer)
                 torch.nn.utils.clip_grad_norm_(params, o.grad_clip)
@@ -445,7 +441,7 @@ def train(
     info = mdist.get_info()
     dev = mdist.resolve_device(device)
     use_amp = o.amp and dev.type == "cuda"
-    sampler = torch.utils.data.DistributedSampler(
+    sampler: torch.utils.data.DistributedSampler[Any] = torch.utils.data.DistributedSampler(
         dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=o.seed
     )
     loader = torch.utils.data.DataLoader(
@@ -453,7 +449,7 @@ def train(
         batch_size=o.batch_size,
         sampler=sampler,
         num_workers=o.workers,
-        collate_fn=_collate,
+        collate_fn=collate,
         pin_memory=dev.type == "cuda",
         generator=torch.Generator().manual_seed(o.seed),
     )

@@ -238,7 +238,7 @@ def vaal_labelled_probability(
                 loss_l, mu_l = vae_loss(bl)
                 loss, adv = loss + loss_l, adv + bce(disc(mu_l), 1.0)
             opt_v.zero_grad()
-            (loss + adversary_weight * adv).backward()
+            (loss + adversary_weight * adv).backward()  # type: ignore[no-untyped-call]
             opt_v.step()
         for step in range(adversary_steps):
             if step:
@@ -250,7 +250,7 @@ def vaal_labelled_probability(
             if code_l is not None:
                 d_loss = d_loss + bce(disc(code_l), 1.0)
             opt_d.zero_grad()
-            d_loss.backward()
+            d_loss.backward()  # type: ignore[no-untyped-call]
             opt_d.step()
     vae.eval()
     disc.eval()

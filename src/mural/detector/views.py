@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -222,7 +222,7 @@ def prob_model(model: Any) -> nn.Module:
         heads = ProbRoIHeads.from_heads(heads, multi_label=True)
     if not isinstance(tr, ProposalAwareTransform):
         tr = ProposalAwareTransform.from_transform(tr)
-    out = GeneralizedRCNN(model.backbone, model.rpn, heads, tr)
+    out: nn.Module = GeneralizedRCNN(model.backbone, model.rpn, heads, tr)
     out.train(model.training)
     return out
 
@@ -355,7 +355,7 @@ class ViewPredictor:
         if reference is not None and len(reference) != len(ids):
             raise ValueError(f"reference has {len(reference)} entries for {len(ids)} images")
         model = self.model
-        heads = model.roi_heads
+        heads = cast(ProbRoIHeads, model.roi_heads)  # prob_model made it one
         was_training, old_thresh = model.training, heads.score_thresh
         model.eval()
         if self.score_threshold is not None:

@@ -34,6 +34,8 @@ from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_
 from .tasks import MANIFEST_FILE, MANIFEST_FORMAT, check_task_id, ensure_project, round_dir
 
 if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
     from ..data.coco import CocoDataset
 
 __all__ = [
@@ -56,7 +58,10 @@ LS_LOCAL_FILES = "/data/local-files/?d="
 
 
 def render_crop(
-    image: Any, scale: Sequence[int], window: Sequence[int], mean_color: Sequence[float]
+    image: Any,
+    scale: Sequence[int],
+    window: Sequence[int],
+    mean_color: Sequence[float] | NDArray[np.floating[Any]],
 ) -> np.ndarray:
     """The region's crop: ``(H, W, 3)`` uint8, ``(H, W)`` the original image's size.
 
@@ -203,7 +208,8 @@ def _write_cvat(out: Path, tasks: list[dict[str, Any]], names: dict[int, str]) -
 
 
 def _write_coco(out: Path, tasks: list[dict[str, Any]], categories: list[dict[str, Any]]) -> None:
-    images, anns = [], []
+    images: list[dict[str, Any]] = []
+    anns: list[dict[str, Any]] = []
     for k, t in enumerate(tasks):
         h, w = t["crop_size"]
         images.append({"id": k + 1, "file_name": Path(t["crop"]).name, "height": h, "width": w})

@@ -553,11 +553,11 @@ def plan_import(
         key = (int(t["image_id"]), tuple(t["scale"]), tuple(int(v) for v in t["window"]))
         k = by_region.get(key)
         if k is not None:
-            r = pool.regions[k]
+            region = pool.regions[k]
             same = (
-                sorted(r.category_ids) == sorted(cats)
-                and _same(r.boxes, boxes)
-                and _same(r.ignore, ign)
+                sorted(region.category_ids) == sorted(cats)
+                and _same(region.boxes, boxes)
+                and _same(region.ignore, ign)
             )
             tp.action, tp.replaces = ("skip", None) if same else ("replace", k)
         plan.tasks.append(tp)

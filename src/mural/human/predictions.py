@@ -204,8 +204,10 @@ def load_predictions(
                 boxes=np.concatenate(boxes).astype(np.float32).reshape(-1, 4)
                 if boxes
                 else np.zeros((0, 4), np.float32),
-                scores=np.concatenate(scores).astype(np.float32) if scores else np.zeros(0),
-                labels=np.concatenate(labels).astype(np.int64) if labels else np.zeros(0),
+                scores=np.concatenate(scores).astype(np.float32)
+                if scores
+                else np.zeros(0, np.float32),
+                labels=np.concatenate(labels).astype(np.int64) if labels else np.zeros(0, np.int64),
             )
         )
     return out

@@ -10,7 +10,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from ..core.geometry import RegionFrame, original_to_scaled_many, scale_factors
+from ..core.geometry import (
+    RegionFrame,
+    original_to_scaled_many,
+    scale_factors,
+    scaled_to_original_many,
+)
 from ..selection import Granularity
 from .base import (
     DETECTION_OPTIONS,
@@ -62,8 +67,8 @@ class FilteredDetections:
         return np.repeat(np.arange(self.image_ids.shape[0]), np.diff(self.offsets))
 
     def boxes_original(self) -> NDArray[np.float64]:
-        out: NDArray[np.float64] = self.boxes / self.factors[self.image_of][:, None]
-        return out
+        """``(M, 4)`` the boxes in original pixels (each image's :class:`RegionFrame`)."""
+        return scaled_to_original_many(self.boxes, self.offsets, self.factors)
 
 
 def pairwise_iou_rows(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:

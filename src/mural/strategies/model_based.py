@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.geometry import box_iou
+from ..detections import DEFAULT_SCORE_THRESHOLD
 from .base import ModelAccess, SelectionContext, Strategy
 
 __all__ = [
@@ -36,7 +37,7 @@ class DetectorViews:
         detector: Any,
         dataset: Any,
         scale: Sequence[int] | None = None,
-        score_threshold: float = 0.05,
+        score_threshold: float = DEFAULT_SCORE_THRESHOLD,
     ) -> None:
         self.detector = detector
         self.dataset = dataset

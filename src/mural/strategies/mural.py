@@ -73,11 +73,10 @@ class MuralRegions:
 def _group_across_scales(
     boxes: Sequence[NDArray[np.float64]],
     labels: Sequence[NDArray[np.int64]],
-    factors: Sequence[float],
 ) -> list[NDArray[np.int64]]:
     """Per scale, an object id for each of one image's kept detections.
 
-    ``boxes[s]`` ``(M_s, 4)`` scaled pixels of scale ``s`` (factor ``factors[s]``),
+    ``boxes[s]`` ``(M_s, 4)`` the detections of scale ``s`` in original pixels,
     ``labels[s]`` ``(M_s,)``. Detections of later scales join the best-overlapping group
     of an earlier scale with the same class and IoU ``>= 0.5`` in original pixels (one
     detection per scale per group); the others open a new group.
@@ -85,17 +84,16 @@ def _group_across_scales(
     out: list[NDArray[np.int64]] = []
     g_boxes: list[NDArray[np.float64]] = []
     g_labels: list[int] = []
-    for b, lab, f in zip(boxes, labels, factors, strict=True):
-        ids = np.full(b.shape[0], -1, dtype=np.int64)
-        if b.shape[0]:
-            orig = b / f
+    for orig, lab in zip(boxes, labels, strict=True):
+        ids = np.full(orig.shape[0], -1, dtype=np.int64)
+        if orig.shape[0]:
             taken: set[int] = set()
             existing = len(g_boxes)
             if existing:
                 iou = box_iou(orig, np.stack(g_boxes[:existing]))
                 same = lab[:, None] == np.array(g_labels[:existing])[None, :]
                 iou = np.where(same, iou, 0.0)
-            for r in range(b.shape[0]):
+            for r in range(orig.shape[0]):
                 gid = -1
                 if existing:
                     for g in np.argsort(-iou[r], kind="stable"):
@@ -230,13 +228,13 @@ def select_mural_regions(
                     "detections: every scale must list the same images in the same order"
                 )
         m = fds[0].image_ids.shape[0] if fds else 0
+        originals = [fd.boxes_original() for fd in fds]
         for j in range(m):
             sl = [slice(fd.offsets[j], fd.offsets[j + 1]) for fd in fds]
             groups.append(
                 _group_across_scales(
-                    [fd.boxes[r] for fd, r in zip(fds, sl, strict=True)],
+                    [o[r] for o, r in zip(originals, sl, strict=True)],
                     [fd.labels[r] for fd, r in zip(fds, sl, strict=True)],
-                    [float(fd.factors[j]) for fd in fds],
                 )
             )
 
