@@ -266,3 +266,22 @@ def test_no_class_counts_no_figure_3(tmp_path: Path) -> None:
     page = write_report([tmp_path], tmp_path / "rep").read_text()
     assert "Fig. 3 is not drawn" in page
     assert not (tmp_path / "rep" / "class_objects_vs_ap.png").exists()
+
+
+def test_a_missing_map_gives_dashes_not_a_crash(tmp_path: Path) -> None:
+    """A run whose mAP is missing (None) inside the common cost range: its AUC and its
+    differences are NaN; the report writes them as dashes instead of failing."""
+    run = fake_run(tmp_path / "runs", "mural", 0, [0.1, 0.2, 0.3])
+    recs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    recs[1]["mAP"] = None  # cycle 1 not evaluated
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    fake_run(tmp_path / "runs", "random", 0, [0.1, 0.2, 0.25])
+    index = write_report([tmp_path / "runs"], tmp_path / "out")
+    html = index.read_text(encoding="utf-8")
+    summary = json.loads((tmp_path / "out" / "compare.json").read_text())
+    auc = [p for p in summary["paired"] if p["metric"] == "auc"]
+    assert [(p["a"], p["b"], p["mean"], p["per_seed"]) for p in auc] == [
+        ("mural", "random", None, {"0": None})
+    ]
+    row = '<td class="t">mural − random</td><td class="t">AUC</td><td class="t">0: –</td>'
+    assert row + "<td>–</td><td>–</td><td>0</td>" in html

@@ -109,18 +109,14 @@ class ScaleDetections:
     def subset(self, mask: NDArray[np.bool_]) -> ScaleDetections:
         """Keep the boxes where ``mask`` (shape ``(M,)``) is true; images are all kept."""
         keep = np.asarray(mask, dtype=bool)
-        counts = np.add.reduceat(keep.astype(np.int64), self.offsets[:-1]) if keep.size else None
-        per = np.diff(self.offsets)
-        if counts is None:
-            counts = np.zeros(self.num_images, np.int64)
-        counts = np.where(per > 0, counts, 0)
-        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        # image j's rows start after the kept rows before its old start
+        kept_before = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
         return ScaleDetections(
             scale=self.scale,
             image_ids=self.image_ids,
             image_sizes=self.image_sizes,
             scaled_sizes=self.scaled_sizes,
-            offsets=offsets,
+            offsets=kept_before[self.offsets],
             boxes=self.boxes[keep],
             scores=self.scores[keep],
             labels=self.labels[keep],

@@ -64,23 +64,23 @@ def detections_to_results(
             f"{dataset.num_classes}"
         )
     d = detections.per_scale[scale_index]
-    boxes = d.boxes_original()
+    image_of_row = np.repeat(d.image_ids, np.diff(d.offsets))
     cats = [dataset.category_of(int(k)) for k in range(dataset.num_classes)]
-    out: list[dict[str, Any]] = []
-    for j, image_id in enumerate(d.image_ids.tolist()):
-        rows = d.rows(j)
-        for b, s, lab in zip(
-            boxes[rows].tolist(), d.scores[rows].tolist(), d.labels[rows].tolist(), strict=True
-        ):
-            out.append(
-                {
-                    "image_id": int(image_id),
-                    "category_id": cats[int(lab)],
-                    "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]],
-                    "score": float(s),
-                }
-            )
-    return out
+    return [
+        {
+            "image_id": int(image_id),
+            "category_id": cats[int(lab)],
+            "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]],
+            "score": float(s),
+        }
+        for image_id, b, s, lab in zip(
+            image_of_row.tolist(),
+            d.boxes_original().tolist(),
+            d.scores.tolist(),
+            d.labels.tolist(),
+            strict=True,
+        )
+    ]
 
 
 def _nan(v: float) -> float:
@@ -165,12 +165,10 @@ def evaluate_coco(
     precision = ev.eval["precision"]
     cat_index = {c: k for k, c in enumerate(ev.params.catIds)}
     iou50 = int(np.argmin(np.abs(ev.params.iouThrs - 0.5)))
-    for label, name in enumerate(dataset.class_names):
-        k = cat_index[dataset.category_of(label)]
-        out[f"AP/{name}"] = _class_ap(precision, k, None)
-    for label, name in enumerate(dataset.class_names):
-        k = cat_index[dataset.category_of(label)]
-        out[f"AP50/{name}"] = _class_ap(precision, k, iou50)
+    for prefix, iou in (("AP", None), ("AP50", iou50)):
+        for label, name in enumerate(dataset.class_names):
+            k = cat_index[dataset.category_of(label)]
+            out[f"{prefix}/{name}"] = _class_ap(precision, k, iou)
     return out
 
 

@@ -35,6 +35,8 @@ from .errors import DataError
 from .io import atomic_write_bytes, atomic_write_text
 from .rundir import RunDir
 from .selection import read_selection
+from .stats import mean_std
+from .summary import cycle_matrix, summarise
 
 __all__ = [
     "RunData",
@@ -144,6 +146,12 @@ def _num(v: Any) -> float:
     return float("nan") if v is None else float(v)
 
 
+def _mean_std(values: Sequence[float]) -> tuple[float, float, int]:
+    """Mean, sample std and count of the finite ``values`` (:func:`mural.stats.mean_std`)."""
+    m, s, n = mean_std(np.reshape(values, (-1, 1)))
+    return float(m[0]), float(s[0]), int(n[0])
+
+
 def mean_std_curve(
     group: Sequence[RunData], key: str = "mAP"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -155,15 +163,9 @@ def mean_std_curve(
         ``std`` is the sample standard deviation (0 for a single run).
     """
     k = max((len(r.records) for r in group), default=0)
-    x, m, s, n = (np.zeros(k) for _ in range(4))
-    for i in range(k):
-        recs = [r.records[i] for r in group if len(r.records) > i]
-        vals = np.array([_num(rec.get(key)) for rec in recs])
-        x[i] = np.mean([_num(rec.get("added_objects")) for rec in recs])
-        m[i] = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
-        fin = vals[np.isfinite(vals)]
-        s[i] = float(np.std(fin, ddof=1)) if fin.size > 1 else 0.0
-        n[i] = len(recs)
+    x, _, _ = mean_std(cycle_matrix(group, "added_objects", k))
+    m, s, _ = mean_std(cycle_matrix(group, key, k))
+    n = np.array([sum(len(r.records) > i for r in group) for i in range(k)])
     return x, m, s, n
 
 
@@ -323,7 +325,7 @@ def _train_dataset(run: RunData) -> Any:
     d = run.config.get("dataset") or {}
     try:
         if d.get("synthetic"):
-            root = Path(d.get("synthetic_dir") or run.path / "data")
+            root = Path(d.get("synthetic_dir") or RunDir(run.path).data)
             if not (root / "train.json").is_file():
                 return None
             return CocoDataset.load(root / "train.json", root / "images", check_images=False)
@@ -511,21 +513,18 @@ def _evaluated_classes(groups: dict[str, list[RunData]]) -> list[str]:
 
 def _class_ap(group: Sequence[RunData], name: str) -> float:
     """Mean over the group's seeds of class ``name``'s AP at the last common cycle."""
-    vals = np.array([_num((r.get("per_class_AP") or {}).get(name)) for r in _last_common(group)])
-    fin = vals[np.isfinite(vals)]
-    return float(fin.mean()) if fin.size else float("nan")
+    aps = [_num((r.get("per_class_AP") or {}).get(name)) for r in _last_common(group)]
+    return _mean_std(aps)[0]
 
 
 def difficult_classes(groups: dict[str, list[RunData]], below: float = 0.30) -> list[str]:
     """Classes whose AP at the last cycle is below ``below`` (paper Tab. 3: 30 % on COCO):
     the mean over labels of each label's seed-mean AP, so no strategy picks the list."""
-    out = []
-    for c in _evaluated_classes(groups):
-        means = [_class_ap(g, c) for g in groups.values()]
-        fin = [m for m in means if math.isfinite(m)]
-        if fin and float(np.mean(fin)) < below:
-            out.append(c)
-    return out
+    return [
+        c
+        for c in _evaluated_classes(groups)
+        if _mean_std([_class_ap(g, c) for g in groups.values()])[0] < below
+    ]
 
 
 def _per_class_rows(
@@ -542,12 +541,9 @@ def _per_class_rows(
     ]:
         means, row = [], [name]
         for g in labels:
-            vals = np.array([_num(getter(rec)) for rec in _last_common(groups[g])])
-            fin = vals[np.isfinite(vals)]
-            m = float(fin.mean()) if fin.size else float("nan")
-            s = float(fin.std(ddof=1)) if fin.size > 1 else 0.0
+            m, s, n = _mean_std([_num(getter(rec)) for rec in _last_common(groups[g])])
             means.append(m)
-            row.append(_fmt(m, s, int(fin.size)))
+            row.append(_fmt(m, s, n))
         finite = [m for m in means if math.isfinite(m)]
         best = max(finite) if finite else None
         tie = len(finite) == len(means) and len(set(finite)) == 1  # nothing stands out
@@ -649,8 +645,7 @@ def plot_class_objects(groups: dict[str, list[RunData]], path: Path) -> bytes | 
 
 def _pm(d: dict[str, Any], pct: bool = True) -> str:
     """``mean ± std`` of a summary entry ``{"mean", "std", "n"}``."""
-    m = d.get("mean")
-    return _fmt(float("nan") if m is None else m, d.get("std") or 0.0, int(d.get("n") or 0), pct)
+    return _fmt(_num(d.get("mean")), d.get("std") or 0.0, int(d.get("n") or 0), pct)
 
 
 def _head() -> list[str]:
@@ -796,9 +791,8 @@ def _stats_section(summary: dict[str, Any]) -> list[str]:
         seeds = ", ".join(
             f"{s}: {'–' if v is None else f'{100 * v:+.1f}'}" for s, v in p["per_seed"].items()
         )
-        prow.append(
-            [f"{p['a']} − {p['b']}", metric, seeds, f"{100 * p['mean']:+.1f}", ci, str(p["n"])]
-        )
+        mean = "–" if p["mean"] is None else f"{100 * p['mean']:+.1f}"  # NaN: no difference
+        prow.append([f"{p['a']} − {p['b']}", metric, seeds, mean, ci, str(p["n"])])
     if prow:
         conf = round(100 * summary["confidence"])
         parts.append(
@@ -918,8 +912,6 @@ def write_report(
 
     Returns the path of ``index.html``.
     """
-    from .summary import summarise
-
     groups = group_runs(find_runs(run_dirs))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

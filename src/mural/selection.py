@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import enum
 import os
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,14 +204,11 @@ class SelectionResult:
     def category_distribution(self) -> dict[int, int]:
         """Newly labelled GT objects per COCO category id (sums to ``spent`` under
         ground-truth cost)."""
-        out: dict[int, int] = {}
         if self.granularity is Granularity.BOX:
             cats = [b.category for b in self.items if b.ann_id is not None]
         else:
             cats = [c for it in self.items for c in it.categories]
-        for c in cats:
-            out[int(c)] = out.get(int(c), 0) + 1
-        return dict(sorted(out.items()))
+        return dict(sorted(Counter(int(c) for c in cats).items()))
 
     def category_names(self) -> dict[int, str]:
         return {int(c["id"]): str(c["name"]) for c in self.categories}
@@ -225,14 +223,12 @@ class SelectionResult:
         g = self.granularity
         items: list[dict[str, Any]] = []
         for it in self.items:
-            d = {k: v for k, v in it.__dict__.items() if v is not None or k in ("ann_id",)}
+            d = {k: v for k, v in vars(it).items() if v is not None or k in ("ann_id", "category")}
             if "new_objects" in d:
                 d["new_objects"] = [[int(a), int(b)] for a, b in d["new_objects"]]
             for k in ("scale", "window", "box", "image_size", "scaled_size"):
                 if k in d:
                     d[k] = list(d[k])
-            if g is Granularity.BOX and d.get("category") is None:
-                d["category"] = None
             if g is Granularity.REGION:
                 d["task_id"] = it.task_id
                 wo = it.window_original()
@@ -280,10 +276,9 @@ class SelectionResult:
             )
         g = Granularity.of_kind(d.get("kind"))  # type: ignore[arg-type]
         where = "items" if legacy else g.kind
-        fld = "?"
+        make = _MAKERS[g]
+        fld = where
         try:
-            make = _MAKERS[g]
-            fld = where
             raw = d[where]
             if not isinstance(raw, list):
                 raise TypeError(f"a list, got {type(raw).__name__}")

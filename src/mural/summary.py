@@ -33,7 +33,7 @@ from .stats import (
     paired_difference,
 )
 
-__all__ = ["FORMAT", "run_curve", "summarise"]
+__all__ = ["FORMAT", "cycle_matrix", "run_curve", "summarise"]
 
 FORMAT = "mural-compare/1"
 
@@ -60,7 +60,7 @@ def _ms(values: np.ndarray) -> dict[str, Any]:
     return {"mean": _f(m[0]), "std": _f(s[0]), "n": int(n[0])}
 
 
-def _matrix(group: Sequence[Any], key: str, k: int) -> np.ndarray:
+def cycle_matrix(group: Sequence[Any], key: str, k: int) -> np.ndarray:
     """``(S, K)`` of ``key`` per run and cycle index (NaN past a run's last cycle)."""
     out = np.full((len(group), k), np.nan)
     for i, r in enumerate(group):
@@ -113,8 +113,8 @@ def summarise(
     final: dict[str, dict[int, float]] = {}
     for label, group in groups.items():
         k = max((len(r.records) for r in group), default=0)
-        x, y = _matrix(group, "added_objects", k), _matrix(group, key, k)
-        y50, spent = _matrix(group, "AP50", k), _matrix(group, "selected_objects", k)
+        x, y = cycle_matrix(group, "added_objects", k), cycle_matrix(group, key, k)
+        y50, spent = cycle_matrix(group, "AP50", k), cycle_matrix(group, "selected_objects", k)
         cycles = []
         for j in range(k):
             row = {
@@ -137,7 +137,7 @@ def summarise(
             at_grid[i] = interpolate_curve(rx, ry, grid)
             if grid.size:
                 final[label][r.seed] = float(at_grid[i, -1])
-        gm, gs, gn = mean_std(at_grid) if grid.size else (grid, grid, grid.astype(np.int64))
+        gm, gs, gn = mean_std(at_grid)
         spent_sel = [  # the cycles that selected (all but a finished run's last)
             float(rec.get("selected_objects") or 0)
             for r in group

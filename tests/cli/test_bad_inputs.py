@@ -117,11 +117,11 @@ def case_huge_image_id(root: Path) -> list[str]:
     return argv
 
 
-def case_select_bad_mean_color(root: Path) -> list[str]:
+def case_select_bad_mean_color(root: Path, colour: str = "1,2") -> list[str]:
     sel = root / "sel"
     sel.mkdir()
     (sel / "selection.json").write_text('{"an earlier": "selection"}')
-    return select_argv(root, "--budget", "5", "--export", "coco", "--mean-color", "1,2")
+    return select_argv(root, "--budget", "5", "--export", "coco", "--mean-color", colour)
 
 
 def case_select_bad_export(root: Path) -> list[str]:
@@ -257,6 +257,10 @@ CASES: dict[str, tuple[Case, tuple[str, ...]]] = {
     "mean colour 1,2 before writing selection.json": (
         case_select_bad_mean_color,
         ("--mean-color",),
+    ),
+    "mean colour 300,0,0 (export's range) before writing selection.json": (
+        lambda r: case_select_bad_mean_color(r, "300,0,0"),
+        ("--mean-color", "0..255"),
     ),
     "unknown export format before writing selection.json": (case_select_bad_export, ("--export",)),
     # damaged or hostile files

@@ -83,11 +83,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mural {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except ImportError as exc:
-        if (exc.name or "").split(".")[0] not in _OPTIONAL:
+        pip_extra = _OPTIONAL.get((exc.name or "").split(".")[0])
+        if pip_extra is None:
             return _internal_error(args.command, exc)
         print(
             f"mural {args.command}: error: this command needs {exc.name}, which is not "
-            f"installed (fix: pip install 'mural[{_OPTIONAL[(exc.name or '').split('.')[0]]}]')",
+            f"installed (fix: pip install 'mural[{pip_extra}]')",
             file=sys.stderr,
         )
         return 2

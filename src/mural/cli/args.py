@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from typing import TypeVar
 
-__all__ = ["integer", "number", "require_torch"]
+__all__ = ["integer", "mean_color", "number", "require_torch"]
 
 
 def number(
@@ -23,53 +24,49 @@ def number(
     what: str = "",
 ) -> Callable[[str], float]:
     """A finite float in ``[low, high]`` (``low_open``/``high_open``: exclusive ends)."""
-    lo = "" if low is None else ("(" if low_open else "[") + f"{low:g}"
-    hi = "" if high is None else f"{high:g}" + (")" if high_open else "]")
-    if low is not None and high is not None:
-        rng = f"in {lo}, {hi}"
-    elif low is not None:
-        rng = f"{'>' if low_open else '>='} {low:g}"
-    elif high is not None:
-        rng = f"{'<' if high_open else '<='} {high:g}"
-    else:
-        rng = ""
-    expect = f"a finite number {rng}".strip() + (f" ({what})" if what else "")
-
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r}: expected {expect}") from None
-        bad = not math.isfinite(v)
-        bad = bad or (low is not None and (v <= low if low_open else v < low))
-        bad = bad or (high is not None and (v >= high if high_open else v > high))
-        if bad:
-            raise argparse.ArgumentTypeError(f"{text}: expected {expect}")
-        return v
-
-    return parse
+    return _ranged(float, "a finite number", "g", low, high, low_open, high_open, what)
 
 
 def integer(
     low: int | None = None, high: int | None = None, what: str = ""
 ) -> Callable[[str], int]:
     """An integer in ``[low, high]``."""
+    return _ranged(int, "an integer", "d", low, high, False, False, what)
+
+
+_N = TypeVar("_N", int, float)
+
+
+def _ranged(
+    convert: Callable[[str], _N],
+    noun: str,
+    fmt: str,
+    low: _N | None,
+    high: _N | None,
+    low_open: bool,
+    high_open: bool,
+    what: str,
+) -> Callable[[str], _N]:
+    """``convert`` the text, then refuse a value outside the range (or, a float, not finite)."""
     if low is not None and high is not None:
-        rng = f"in [{low}, {high}]"
+        rng = f"in {'(' if low_open else '['}{low:{fmt}}, {high:{fmt}}{')' if high_open else ']'}"
     elif low is not None:
-        rng = f">= {low}"
+        rng = f"{'>' if low_open else '>='} {low:{fmt}}"
     elif high is not None:
-        rng = f"<= {high}"
+        rng = f"{'<' if high_open else '<='} {high:{fmt}}"
     else:
         rng = ""
-    expect = f"an integer {rng}".strip() + (f" ({what})" if what else "")
+    expect = f"{noun} {rng}".strip() + (f" ({what})" if what else "")
 
-    def parse(text: str) -> int:
+    def parse(text: str) -> _N:
         try:
-            v = int(text)
+            v = convert(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r}: expected {expect}") from None
-        if (low is not None and v < low) or (high is not None and v > high):
+        bad = isinstance(v, float) and not math.isfinite(v)
+        bad = bad or (low is not None and (v <= low if low_open else v < low))
+        bad = bad or (high is not None and (v >= high if high_open else v > high))
+        if bad:
             raise argparse.ArgumentTypeError(f"{text}: expected {expect}")
         return v
 
@@ -94,3 +91,22 @@ def require_torch() -> None:
                 f"this command trains or runs a detector, which needs {mod}, and {mod} is "
                 "not installed (fix: pip install 'mural[torch]')"
             ) from None
+
+
+def mean_color(text: str) -> list[float]:
+    """``--mean-color R,G,B``: three finite numbers in ``[0, 255]`` (all ``<= 1``: read as
+    fractions), the rule of :func:`mural.human.export.export_tasks`, checked before a
+    command writes anything; a bad value raises :class:`ConfigError` naming the option."""
+    import math
+
+    from ..errors import ConfigError
+
+    try:
+        mc = [float(v) for v in text.split(",")]
+    except ValueError:
+        mc = []
+    if len(mc) != 3 or not all(math.isfinite(v) and 0 <= v <= 255 for v in mc):
+        raise ConfigError(
+            f"--mean-color: expected R,G,B (3 numbers in 0..255, or all in 0..1), got {text!r}"
+        )
+    return mc

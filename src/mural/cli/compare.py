@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .args import integer, number
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
@@ -42,12 +44,22 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--address", metavar="ADDR", help="Ray cluster address (default: local Ray)")
     p.add_argument(
-        "--num-cpus", type=int, default=2, metavar="N", help="CPUs of a local Ray (default 2)"
+        "--num-cpus",
+        type=integer(1),
+        default=2,
+        metavar="N",
+        help="CPUs of a local Ray (default 2)",
     )
-    p.add_argument("--cpus-per-run", type=float, default=1.0, metavar="N", help="CPUs per Ray task")
+    p.add_argument(
+        "--cpus-per-run",
+        type=number(0, low_open=True),
+        default=1.0,
+        metavar="N",
+        help="CPUs per Ray task",
+    )
     p.add_argument(
         "--gpus-per-run",
-        type=float,
+        type=number(0),
         default=None,
         metavar="N",
         help="GPUs per Ray task (default: 1 for a cuda device, else 0)",

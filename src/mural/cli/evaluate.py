@@ -11,15 +11,13 @@ from .args import integer, number
 
 
 def _scale(text: str) -> tuple[int, int]:
+    """``--scale MIN,MAX``, checked by :func:`mural.human.predictions.parse_scale`."""
+    from ..human.predictions import parse_scale
+
     try:
-        a, b = (int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"scale must be MIN,MAX (two integers, e.g. 800,1333), got {text!r}"
-        ) from None
-    if a <= 0 or b <= 0:
-        raise argparse.ArgumentTypeError(f"scale sizes must be positive, got {text!r}")
-    return a, b
+        return parse_scale(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(sub: Any) -> None:
@@ -58,8 +56,6 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation import evaluate_coco, json_safe
     from ..io import atomic_write_json
 
-    if args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
     info = init_distributed()
     dataset = CocoDataset.load(args.dataset, args.images)
     det = Detector.load(args.model, device=args.device)

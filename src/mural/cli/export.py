@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .args import mean_color
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
@@ -49,16 +51,10 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..data.coco import CocoDataset
-    from ..errors import ConfigError
     from ..human.export import export_tasks
 
     ds = CocoDataset.load(args.dataset, args.images, check_images=False) if args.dataset else None
-    mc = None
-    if args.mean_color:
-        try:
-            mc = [float(v) for v in args.mean_color.split(",")]
-        except ValueError:
-            raise ConfigError(f"--mean-color {args.mean_color!r}: expected R,G,B") from None
+    mc = None if args.mean_color is None else mean_color(args.mean_color)
     fm = [f.strip() for f in args.format.split(",") if f.strip()]
     man = export_tasks(
         args.selection,

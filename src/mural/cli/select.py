@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import DEFAULT_SCORE_THRESHOLD
-from .args import number, seed
+from .args import mean_color, number, seed
 
 
 def register(sub: Any) -> None:
@@ -175,8 +175,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _export_args(args: argparse.Namespace) -> tuple[list[str], list[float] | None]:
     """``--export`` formats and ``--mean-color``, checked (a bad one raises ConfigError)."""
-    import math
-
     from ..errors import ConfigError
     from ..human.export import FORMATS
 
@@ -189,17 +187,7 @@ def _export_args(args: argparse.Namespace) -> tuple[list[str], list[float] | Non
                 f"--export: unknown format {(bad or [args.export])[0]!r}; "
                 f"known: {', '.join(FORMATS)} (a comma list)"
             )
-    mc = None
-    if args.mean_color is not None:
-        try:
-            mc = [float(v) for v in args.mean_color.split(",")]
-        except ValueError:
-            mc = []
-        if len(mc) != 3 or not all(math.isfinite(v) and v >= 0 for v in mc):
-            raise ConfigError(
-                f"--mean-color: expected R,G,B (3 non-negative numbers, 0..1 or 0..255), "
-                f"got {args.mean_color!r}"
-            )
+    mc = None if args.mean_color is None else mean_color(args.mean_color)
     return formats, mc
 
 

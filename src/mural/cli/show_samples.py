@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from .args import integer, seed
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
@@ -31,18 +33,16 @@ def register(sub: Any) -> None:
         help="images folder (default: the one pool.json records, else the dataset JSON's folder)",
     )
     p.add_argument("--out", type=Path, required=True, help="PNG file to write")
-    p.add_argument("--n", type=int, default=16, help="samples to draw (default 16)")
-    p.add_argument("--seed", type=int, default=0, help="which samples: seeded choice (default 0)")
+    p.add_argument("--n", type=integer(1), default=16, help="samples to draw (default 16)")
+    p.add_argument("--seed", type=seed, default=0, help="which samples: seeded choice (default 0)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..data.coco import CocoDataset
     from ..data.pool import LabeledPool, pool_dataset_ref
-    from ..errors import ConfigError, DataError
+    from ..errors import DataError
 
-    if args.n < 1:
-        raise ConfigError(f"--n must be at least 1, got {args.n}")
     ann, images = pool_dataset_ref(args.pool_dir)
     if args.dataset is not None:
         ann = args.dataset

@@ -7,6 +7,7 @@ import re
 import time
 
 from ..errors import ConfigError
+from .args import seed
 
 _SIZE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
@@ -30,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         ),
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (new or empty)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     p.add_argument("--train", type=int, default=300, metavar="N", help="train images (300)")
     p.add_argument("--val", type=int, default=100, metavar="N", help="val images (100)")
     p.add_argument("--size", default="128x128", metavar="HxW", help="image size (128x128)")
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         n_train=args.train,
         n_val=args.val,
         image_size=size,
-        object_size=(min(6, smallest // 2), max(min(6, smallest // 2), smallest // 2)),
+        object_size=(6, smallest // 2),
         overwrite=args.force,
     )
     print(

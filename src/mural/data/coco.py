@@ -24,7 +24,7 @@ import json
 import math
 import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
@@ -106,7 +106,7 @@ class Problem:
         return f"{text} (fix: {self.fix})" if self.fix else text
 
 
-def format_problems(problems: Sequence[Problem], limit: int = MAX_LISTED_PROBLEMS) -> str:
+def format_problems(problems: Sequence[Problem | str], limit: int = MAX_LISTED_PROBLEMS) -> str:
     """One line per problem, at most ``limit`` of them, then ``"... and N more"``."""
     lines = [str(p) for p in problems[:limit]]
     if len(problems) > limit:
@@ -141,37 +141,52 @@ class _Checker:
     def add(self, entry: str, id_: object | None, field: str, message: str, fix: str = "") -> None:
         self.problems.append(Problem(self.file, id_, field, message, fix, entry))
 
-    def entries(self, d: dict[str, Any], key: str) -> list[Any]:
-        if key not in d:
-            self.add("", None, key, f"missing top-level key '{key}'", f'add "{key}": [...]')
-            return []
-        value = d[key]
+    def entries(
+        self, d: dict[str, Any], kind: str, plural: str, ids: Counter[object]
+    ) -> Iterator[tuple[str, object | None, dict[str, Any]]]:
+        """The entries of the list ``d[plural]`` that are objects, as ``(label, id or None,
+        entry)``; each usable id is counted in ``ids`` and a repeated one is a problem."""
+        if plural not in d:
+            self.add(
+                "", None, plural, f"missing top-level key '{plural}'", f'add "{plural}": [...]'
+            )
+            return
+        value = d[plural]
         if not isinstance(value, list):
-            self.add("", None, key, f"must be a list, got {type(value).__name__}", "")
-            return []
-        return value
+            self.add("", None, plural, f"must be a list, got {type(value).__name__}", "")
+            return
+        for i, e in enumerate(value):
+            entry, id_ = self.entry_id(kind, plural, i, e)
+            if not isinstance(e, dict):
+                continue
+            if id_ is not None:
+                ids[id_] += 1
+                if ids[id_] == 2:
+                    self.add(
+                        entry, id_, "id", f"duplicate {kind} id", f"give every {kind} a unique id"
+                    )
+            yield entry, id_, e
 
     def entry_id(self, kind: str, plural: str, i: int, e: Any) -> tuple[str, object | None]:
         """Label of entry ``i`` and its id when usable (an int), else ``None``."""
+        label = f"{plural}[{i}]"
         if not isinstance(e, dict):
-            self.add(f"{plural}[{i}]", None, "", f"must be an object, got {type(e).__name__}")
-            return f"{plural}[{i}]", None
-        if "id" not in e:
-            self.add(f"{plural}[{i}]", None, "id", "missing key", f"give every {kind} an id")
-            return f"{plural}[{i}]", None
-        if not _is_int(e["id"]):
-            self.add(f"{plural}[{i}]", None, "id", f"must be an integer, got {e['id']!r}", "")
-            return f"{plural}[{i}]", None
-        if not -MAX_ID <= e["id"] < MAX_ID:
+            self.add(label, None, "", f"must be an object, got {type(e).__name__}")
+        elif "id" not in e:
+            self.add(label, None, "id", "missing key", f"give every {kind} an id")
+        elif not _is_int(e["id"]):
+            self.add(label, None, "id", f"must be an integer, got {e['id']!r}", "")
+        elif not -MAX_ID <= e["id"] < MAX_ID:
             self.add(
-                f"{plural}[{i}]",
+                label,
                 None,
                 "id",
                 f"{e['id']} is too large (ids must lie within +-2**63)",
                 f"renumber the {plural}",
             )
-            return f"{plural}[{i}]", None
-        return kind, e["id"]
+        else:
+            return kind, e["id"]
+        return label, None
 
     def require(self, e: dict[str, Any], entry: str, id_: object, keys: Iterable[str]) -> bool:
         ok = True
@@ -208,14 +223,7 @@ def _check_dict(
     # images
     seen_names: dict[str, object] = {}
     image_ids: Counter[object] = Counter()
-    for i, e in enumerate(c.entries(d, "images")):
-        entry, iid = c.entry_id("image", "images", i, e)
-        if not isinstance(e, dict):
-            continue
-        if iid is not None:
-            image_ids[iid] += 1
-            if image_ids[iid] == 2:
-                c.add(entry, iid, "id", "duplicate image id", "give every image a unique id")
+    for entry, iid, e in c.entries(d, "image", "images", image_ids):
         c.require(e, entry, iid, ("file_name", "height", "width"))
         name = e.get("file_name")
         if "file_name" in e and (not isinstance(name, str) or not name):
@@ -254,17 +262,9 @@ def _check_dict(
     # categories
     cat_ids: Counter[object] = Counter()
     cat_names: dict[str, object] = {}
-    categories = c.entries(d, "categories")
-    if "categories" in d and isinstance(d["categories"], list) and not categories:
+    if d.get("categories") == []:
         c.add("", None, "categories", "empty list", "add at least one category {id, name}")
-    for i, e in enumerate(categories):
-        entry, cid = c.entry_id("category", "categories", i, e)
-        if not isinstance(e, dict):
-            continue
-        if cid is not None:
-            cat_ids[cid] += 1
-            if cat_ids[cid] == 2:
-                c.add(entry, cid, "id", "duplicate category id", "give every category a unique id")
+    for entry, cid, e in c.entries(d, "category", "categories", cat_ids):
         c.require(e, entry, cid, ("name",))
         name = e.get("name")
         if "name" in e and not (isinstance(name, str) and name):
@@ -286,43 +286,26 @@ def _check_dict(
 
     # annotations
     ann_ids: Counter[object] = Counter()
-    for i, e in enumerate(c.entries(d, "annotations")):
-        entry, aid = c.entry_id("annotation", "annotations", i, e)
-        if not isinstance(e, dict):
-            continue
-        if aid is not None:
-            ann_ids[aid] += 1
-            if ann_ids[aid] == 2:
-                c.add(
-                    entry, aid, "id", "duplicate annotation id", "give every annotation a unique id"
-                )
+    references = (
+        ("image_id", "image", image_ids, "add the image to 'images' or remove the annotation"),
+        (
+            "category_id",
+            "category",
+            cat_ids,
+            "add the category to 'categories' or fix the category_id",
+        ),
+    )
+    for entry, aid, e in c.entries(d, "annotation", "annotations", ann_ids):
         c.require(e, entry, aid, ("image_id", "category_id", "bbox"))
-        img = e.get("image_id")
-        if "image_id" in e:
-            if not _is_int(img):
-                c.add(entry, aid, "image_id", f"must be an integer, got {img!r}")
-                img = None
-            elif img not in image_ids:
-                c.add(
-                    entry,
-                    aid,
-                    "image_id",
-                    f"image {img} does not exist",
-                    "add the image to 'images' or remove the annotation",
-                )
-        cat = e.get("category_id")
-        if "category_id" in e:
-            if not _is_int(cat):
-                c.add(entry, aid, "category_id", f"must be an integer, got {cat!r}")
-            elif cat not in cat_ids:
-                c.add(
-                    entry,
-                    aid,
-                    "category_id",
-                    f"category {cat} does not exist",
-                    "add the category to 'categories' or fix the category_id",
-                )
+        for key, kind, known, fix in references:
+            if key not in e:
+                continue
+            if not _is_int(e[key]):
+                c.add(entry, aid, key, f"must be an integer, got {e[key]!r}")
+            elif e[key] not in known:
+                c.add(entry, aid, key, f"{kind} {e[key]} does not exist", fix)
         if "bbox" in e:
+            img = e.get("image_id")
             _check_bbox(c, entry, aid, e["bbox"], sizes.get(img) if _is_int(img) else None)
         if "area" in e:
             a = e["area"]
@@ -709,14 +692,9 @@ def _xyxy_clipped(
     bboxes: Sequence[tuple[float, float, float, float]], info: ImageInfo
 ) -> np.ndarray:
     arr = np.asarray(bboxes, dtype=np.float64).reshape(-1, 4)
-    out = np.empty_like(arr)
-    out[:, 0] = arr[:, 0]
-    out[:, 1] = arr[:, 1]
-    out[:, 2] = arr[:, 0] + arr[:, 2]
-    out[:, 3] = arr[:, 1] + arr[:, 3]
-    np.clip(out[:, 0::2], 0.0, float(info.width), out=out[:, 0::2])
-    np.clip(out[:, 1::2], 0.0, float(info.height), out=out[:, 1::2])
-    return out
+    xyxy = np.concatenate([arr[:, :2], arr[:, :2] + arr[:, 2:]], axis=1)
+    w, h = float(info.width), float(info.height)
+    return np.asarray(np.clip(xyxy, 0.0, [w, h, w, h]), dtype=np.float64)
 
 
 def _problems_message(path: object, problems: Sequence[Problem]) -> str:

@@ -119,18 +119,11 @@ class SimulatedOracle:
         self, image_id: int
     ) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]]:
         hit = self._cache.get(image_id)
-        if hit is not None:
-            return hit
-        info = self.dataset.image(image_id)
-        boxes = np.asarray(self.dataset.boxes_xyxy(image_id), dtype=np.float64).reshape(-1, 4)
-        boxes = boxes.copy()
-        boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0.0, float(info.width))
-        boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0.0, float(info.height))
-        labels = np.asarray(self.dataset.labels(image_id), dtype=np.int64).reshape(-1)
-        ann_ids = np.asarray(self.dataset.ann_ids(image_id), dtype=np.int64).reshape(-1)
-        out = (boxes, labels, ann_ids)
-        self._cache[image_id] = out
-        return out
+        if hit is None:
+            ds = self.dataset  # its boxes come clipped to the image
+            hit = (ds.boxes_xyxy(image_id), ds.labels(image_id), ds.ann_ids(image_id))
+            self._cache[image_id] = hit
+        return hit
 
 
 def _acquire(
@@ -327,6 +320,14 @@ class LabeledPool:
                 raise DataError(f"annotation {a} does not belong to image {image_id}")
         return ids
 
+    def _mark_region(self, region: RegionLabel) -> list[int]:
+        """Mark a region's GT objects labelled and count its boxes without a GT id; return
+        the objects that were new."""
+        for a, c in zip(region.ann_ids, region.category_ids, strict=True):
+            if a is None:
+                self._extra_counts[self.dataset.label_of(c)] += 1
+        return self._mark(region.image_id, [a for a in region.ann_ids if a is not None])
+
     def _mark(self, image_id: int, ann_ids: Iterable[int]) -> list[int]:
         """Mark objects labelled; return those that were new, in the given order."""
         have = self._labelled.setdefault(image_id, set())
@@ -343,10 +344,7 @@ class LabeledPool:
         for iid in self.full_images:
             self._mark(iid, self._gt_ids(iid).tolist())
         for r in self.regions:
-            self._mark(r.image_id, [a for a in r.ann_ids if a is not None])
-            for a, c in zip(r.ann_ids, r.category_ids, strict=True):
-                if a is None:
-                    self._extra_counts[self.dataset.label_of(c)] += 1
+            self._mark_region(r)
         for iid, objs in self.partial.items():
             self._mark(iid, objs)
 
@@ -445,13 +443,7 @@ class LabeledPool:
             ann_ids,
             ignore,
         )
-        iid = region.image_id
-        aids = region.ann_ids
-        cats = region.category_ids
-        region.new_ann_ids = self._mark(iid, [a for a in aids if a is not None])
-        for a, c in zip(aids, cats, strict=True):
-            if a is None:
-                self._extra_counts[self.dataset.label_of(c)] += 1
+        region.new_ann_ids = self._mark_region(region)
         self.regions.append(region)
         return region
 
@@ -518,12 +510,16 @@ class LabeledPool:
     def labelled_keys(self) -> set[ObjectKey]:
         return {(i, a) for i, s in self._labelled.items() for a in s}
 
+    def _labelled_mask(self, image_id: int) -> NDArray[np.bool_]:
+        """``(N,)`` which GT objects of the image are labelled, in annotation order."""
+        ids = self._gt_ids(image_id)
+        have = self._labelled.get(image_id, set())
+        return np.fromiter((a in have for a in ids.tolist()), dtype=bool, count=ids.shape[0])
+
     def labelled_ann_ids(self, image_id: int) -> NDArray[np.int64]:
         """``(L,)`` labelled GT ann ids of the image, in the dataset's annotation order."""
-        ids = self._gt_ids(int(image_id))
-        have = self._labelled.get(int(image_id), set())
-        mask = np.fromiter((a in have for a in ids.tolist()), dtype=bool, count=ids.shape[0])
-        out: NDArray[np.int64] = ids[mask]
+        iid = int(image_id)
+        out: NDArray[np.int64] = self._gt_ids(iid)[self._labelled_mask(iid)]
         return out
 
     def labelled_boxes(self, image_id: int) -> NDArray[np.float64]:
@@ -533,21 +529,14 @@ class LabeledPool:
         that have no GT id, mapped back to original pixels.
         """
         iid = int(image_id)
-        boxes, _, ids = self.oracle.reveal(iid)
-        have = self._labelled.get(iid, set())
-        mask = np.fromiter((a in have for a in ids.tolist()), dtype=bool, count=ids.shape[0])
-        out = [boxes[mask]]
+        out = [self.oracle.reveal(iid)[0][self._labelled_mask(iid)]]
         for r in self.regions:
             if r.image_id != iid or all(a is not None for a in r.ann_ids):
                 continue
             frame = self.region_frame(iid, r.scale, r.window)
             drawn = [b for a, b in zip(r.ann_ids, r.boxes, strict=True) if a is None]
-            out.append(frame.window_to_original(np.asarray(drawn, dtype=np.float64)))
-        res = np.concatenate(out, axis=0).reshape(-1, 4)
-        info = self.dataset.image(iid)
-        res[:, 0::2] = np.clip(res[:, 0::2], 0.0, float(info.width))
-        res[:, 1::2] = np.clip(res[:, 1::2], 0.0, float(info.height))
-        return res
+            out.append(frame.clip_to_image(frame.window_to_original(drawn)))
+        return np.concatenate(out, axis=0).reshape(-1, 4)
 
     def class_counts(self) -> NDArray[np.int64]:
         """``(C,)`` labelled objects per class (Eq. 4): GT objects once each, plus region
@@ -556,9 +545,8 @@ class LabeledPool:
         for iid, have in self._labelled.items():
             if not have:
                 continue
-            _, labels, ids = self.oracle.reveal(iid)
-            mask = np.fromiter((a in have for a in ids.tolist()), dtype=bool, count=ids.shape[0])
-            counts += np.bincount(labels[mask], minlength=counts.shape[0]).astype(np.int64)
+            labels = self.oracle.reveal(iid)[1][self._labelled_mask(iid)]
+            counts += np.bincount(labels, minlength=counts.shape[0]).astype(np.int64)
         return counts
 
     def num_labelled(self) -> int:

@@ -67,14 +67,8 @@ SampleRef = tuple[str, int]
 
 def _outward(boxes: NDArray[np.float64], w: int, h: int) -> NDArray[np.int64]:
     """Boxes rounded outward to whole pixels and clipped to ``[0, w] x [0, h]``."""
-    if boxes.shape[0] == 0:
-        return np.zeros((0, 4), dtype=np.int64)
-    out = np.empty(boxes.shape, dtype=np.int64)
-    out[:, 0] = np.clip(np.floor(boxes[:, 0]), 0, w)
-    out[:, 1] = np.clip(np.floor(boxes[:, 1]), 0, h)
-    out[:, 2] = np.clip(np.ceil(boxes[:, 2]), 0, w)
-    out[:, 3] = np.clip(np.ceil(boxes[:, 3]), 0, h)
-    return out
+    out = np.concatenate([np.floor(boxes[:, :2]), np.ceil(boxes[:, 2:])], axis=1)
+    return np.asarray(np.clip(out, 0, [w, h, w, h]), dtype=np.int64)
 
 
 def _paint(
@@ -255,8 +249,7 @@ class TrainingSamples(torch.utils.data.Dataset):  # type: ignore[type-arg]
         if kind == "full":
             lab = np.ones(ids.shape[0], dtype=bool)
         else:
-            have = set(self.pool.labelled_ann_ids(image_id).tolist())
-            lab = np.fromiter((a in have for a in ids.tolist()), dtype=bool, count=ids.shape[0])
+            lab = np.isin(ids, self.pool.labelled_ann_ids(image_id))
         orig = self._original(image_id)
         size, f = self._model_size(orig.height, orig.width)
         img = to_tensor(resize(orig, size))

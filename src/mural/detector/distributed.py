@@ -114,9 +114,8 @@ def all_gather_objects(obj: Any) -> list[Any]:
 
 def default_device(info: DistInfo | None = None) -> torch.device:
     """``cuda:LOCAL_RANK`` when CUDA is there, else the CPU."""
-    info = info or get_info()
     if torch.cuda.is_available():
-        return torch.device("cuda", info.local_rank % max(1, torch.cuda.device_count()))
+        return resolve_device("cuda", info)
     return torch.device("cpu")
 
 

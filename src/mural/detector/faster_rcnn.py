@@ -68,10 +68,6 @@ __all__ = [
 ]
 
 
-def _fingerprint(**kw: Any) -> dict[str, Any]:
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in kw.items()}
-
-
 @register_detector("faster_rcnn")
 class FasterRCNNDetector(Detector):
     """torchvision Faster R-CNN (FPN), paper defaults: ``resnet50_fpn``, ImageNet backbone.
@@ -138,7 +134,7 @@ class FasterRCNNDetector(Detector):
                 f"detector: {len(class_names)} class names for {self.num_classes} classes"
             )
         self.class_names = list(class_names) if class_names is not None else None
-        self.config: dict[str, Any] = _fingerprint(
+        self.config: dict[str, Any] = dict(
             backbone=backbone,
             trainable_layers=trainable_layers,
             pretrained=backbone_weights not in ("none", "", None)
@@ -166,8 +162,7 @@ class FasterRCNNDetector(Detector):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
             self.model = self._build(backbone_weights, download)
-        self.device = mdist.resolve_device(device)
-        self.model.to(self.device)
+        self.to(device)
 
     # ------------------------------------------------------------------ model
     def _build(self, weights: str, download: bool) -> FasterRCNN:
@@ -265,6 +260,13 @@ class FasterRCNNDetector(Detector):
         return det
 
     # --------------------------------------------------------------- predict
+    def _check_classes(self, dataset: CocoDataset) -> None:
+        if dataset.num_classes != self.num_classes:
+            raise ConfigError(
+                f"detector: model has {self.num_classes} classes, dataset "
+                f"{dataset.path or ''} has {dataset.num_classes}"
+            )
+
     @torch.inference_mode()
     def predict(
         self,
@@ -294,11 +296,7 @@ class FasterRCNNDetector(Detector):
                 f"{type(self).__name__}.predict() got an unexpected keyword argument "
                 f"{next(iter(options))!r}"
             )
-        if dataset.num_classes != self.num_classes:
-            raise ConfigError(
-                f"detector: model has {self.num_classes} classes, dataset "
-                f"{dataset.path or ''} has {dataset.num_classes}"
-            )
+        self._check_classes(dataset)
         ids = [int(i) for i in (dataset.image_ids() if image_ids is None else image_ids)]
         scale_list = [
             (int(a), int(b))
@@ -350,12 +348,10 @@ class FasterRCNNDetector(Detector):
             model.train(was_training)
             if bar is not None:
                 bar.close()
-        if info.world_size > 1:
-            merged: dict[int, list[tuple[np.ndarray, ...]]] = {}
-            for part in mdist.all_gather_objects(results):
-                merged.update(part)
-            results = merged
-        dets = self._assemble(dataset, ids, scale_list, results)
+        merged: dict[int, list[tuple[np.ndarray, ...]]] = {}
+        for part in mdist.all_gather_objects(results):  # every rank's share
+            merged.update(part)
+        dets = self._assemble(dataset, ids, scale_list, merged)
         if out_path is not None:
             if info.is_main:
                 dets.save(out_path)
@@ -376,11 +372,7 @@ class FasterRCNNDetector(Detector):
     ) -> list[dict[str, NDArray[Any]]]:
         """See :meth:`Detector.predict_views`; views are resized to ``scale`` (default
         ``(min_size, max_size)``)."""
-        if dataset.num_classes != self.num_classes:
-            raise ConfigError(
-                f"detector: model has {self.num_classes} classes, dataset "
-                f"{dataset.path or ''} has {dataset.num_classes}"
-            )
+        self._check_classes(dataset)
         sc = (self.config["min_size"], self.config["max_size"]) if scale is None else scale
         views = ViewPredictor(
             self.model,

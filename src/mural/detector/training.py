@@ -109,10 +109,10 @@ class TrainOptions:
         for name, lo in (("epochs", 1), ("batch_size", 1), ("workers", 0), ("seed", 0)):
             if not is_int(getattr(self, name)) or getattr(self, name) < lo:
                 raise bad(name, f"an integer >= {lo}")
-        for name in ("warmup_iters", "max_iters"):
+        for name, lo in (("warmup_iters", 0), ("max_iters", 1)):
             v = getattr(self, name)
-            if v is not None and (not is_int(v) or v < (0 if name == "warmup_iters" else 1)):
-                raise bad(name, "null or an integer >= " + ("0" if name == "warmup_iters" else "1"))
+            if v is not None and (not is_int(v) or v < lo):
+                raise bad(name, f"null or an integer >= {lo}")
         for name in ("lr", "momentum", "weight_decay", "warmup_factor", "gamma"):
             if not is_num(getattr(self, name)) or getattr(self, name) < 0:
                 raise bad(name, "a number >= 0")

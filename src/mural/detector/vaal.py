@@ -78,9 +78,8 @@ class _VAE(nn.Module):
             nn.ConvTranspose2d(2 * c, c, 4, 2, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(True),
             nn.ConvTranspose2d(c, 3, 1),
         )  # fmt: skip
-        for block in (self.encoder, self.decoder):
-            for m in block:
-                _kaiming(m)
+        self.encoder.apply(_kaiming)
+        self.decoder.apply(_kaiming)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.encoder(x)
@@ -116,8 +115,7 @@ def build_vaal(
             nn.Linear(latent_dim, 512), nn.ReLU(True), nn.Linear(512, 512), nn.ReLU(True),
             nn.Linear(512, 1), nn.Sigmoid(),
         )  # fmt: skip
-        for m in disc:
-            _kaiming(m)
+        disc.apply(_kaiming)
     return vae, disc
 
 
@@ -133,16 +131,13 @@ def vaal_forward_macs(image_size: int, latent_dim: int, channels: int) -> dict[s
     key = "vae"
 
     def hook(m: nn.Module, inp: Any, out: Any) -> None:
-        x, y = inp[0], out
-        if isinstance(m, nn.ConvTranspose2d):
-            k = m.kernel_size[0] * m.kernel_size[1]
-            n = int(x.shape[-1] * x.shape[-2]) * m.in_channels * m.out_channels * k
-        elif isinstance(m, nn.Conv2d):
-            k = m.kernel_size[0] * m.kernel_size[1]
-            n = int(y.shape[-1] * y.shape[-2]) * m.in_channels * m.out_channels * k
-        else:
-            assert isinstance(m, nn.Linear)
+        if isinstance(m, nn.Linear):
             n = m.in_features * m.out_features
+        else:
+            assert isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))
+            pos = inp[0] if isinstance(m, nn.ConvTranspose2d) else out
+            k = m.kernel_size[0] * m.kernel_size[1]
+            n = int(pos.shape[-1] * pos.shape[-2]) * m.in_channels * m.out_channels * k
         total[key] += n
 
     hooks = [

@@ -235,8 +235,7 @@ def _to_pil(img: torch.Tensor) -> Any:
 
 
 def _from_pil(im: Any) -> torch.Tensor:
-    arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
+    return to_tensor(im).contiguous()
 
 
 def _apply(
@@ -248,17 +247,16 @@ def _apply(
 ) -> tuple[torch.Tensor, Unmap, Unmap]:
     """``(view, to_view, to_original)``: the transformed image and its box maps."""
     h, w = int(img.shape[-2]), int(img.shape[-1])
-    if transform in ("none", "hflip"):
-        to_view, to_orig = view_box_maps(transform, (h, w))
-        return (img if transform == "none" else img.flip(-1)), to_view, to_orig
     name, _, arg = transform.partition(":")
-    v = float(arg)
     if name == "rotate":
-        rot = _to_pil(img).rotate(v, expand=True)
+        rot = _to_pil(img).rotate(float(arg), expand=True)
         ew, eh = rot.size
         to_view, to_orig = view_box_maps(transform, (h, w), expanded=(eh, ew))
         return _from_pil(rot.resize((w, h))), to_view, to_orig
     to_view, to_orig = view_box_maps(transform, (h, w))
+    if name in ("none", "hflip"):
+        return (img if name == "none" else img.flip(-1)), to_view, to_orig
+    v = float(arg)
     if name == "color":
         out = TF.adjust_contrast(TF.adjust_brightness(img, v), v)
         return out.clamp(0.0, 1.0), to_view, to_orig
@@ -317,10 +315,8 @@ class ViewPredictor:
         return to_tensor(read_rgb(self.dataset.image_path(image_id)))
 
     def _rescale(self, img: torch.Tensor) -> tuple[torch.Tensor, Unmap]:
-        if self.scale is None:
-            return img, lambda b: b
         h, w = int(img.shape[-2]), int(img.shape[-1])
-        hs, ws = scaled_size((h, w), self.scale)
+        hs, ws = (h, w) if self.scale is None else scaled_size((h, w), self.scale)
         if (hs, ws) == (h, w):
             return img, lambda b: b
         out = F.interpolate(img[None], size=(hs, ws), mode="bilinear", align_corners=False)[0]
@@ -377,14 +373,13 @@ class ViewPredictor:
                 with torch.no_grad():
                     out = model(views)
                 for o, (to_view, to_orig, u2, ref) in zip(out, maps, strict=True):
-                    p = o["probs"].cpu().double().numpy()
                     vb = u2(o["boxes"].cpu().double().numpy()).reshape(-1, 4)
                     vp = u2(o["proposals"].cpu().double().numpy()).reshape(-1, 4)
                     r: dict[str, NDArray[Any]] = {
                         "boxes": to_orig(vb),
                         "scores": o["scores"].cpu().double().numpy(),
                         "labels": o["labels"].cpu().numpy().astype(np.int64) - 1,
-                        "probs": p,
+                        "probs": o["probs"].cpu().double().numpy(),
                         "proposals": to_orig(vp),
                         "view_boxes": vb,
                     }

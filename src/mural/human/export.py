@@ -82,19 +82,12 @@ def render_crop(
     hs, ws = frame.scaled_size
     x0, y0, x1, y1 = frame.window
     fill = np.round(np.asarray(mean_color, dtype=np.float64) * 255.0).astype(np.uint8)
-    out = np.empty((y1 - y0, x1 - x0, 3), dtype=np.uint8)
-    out[:] = fill
+    out = np.full((y1 - y0, x1 - x0, 3), fill, dtype=np.uint8)
     x0, y0, cx1, cy1 = frame.window_on_image()
     if cx1 > x0 and cy1 > y0:
         part = scaled_crop(image, (hs, ws), (x0, y0, cx1, cy1))
         out[: cy1 - y0, : cx1 - x0] = to_array(part)
     return out
-
-
-def _mean_color(dataset: CocoDataset) -> tuple[float, float, float]:
-    from ..data.images import dataset_mean_color
-
-    return dataset_mean_color(dataset)
 
 
 def label_studio_config(category_names: Sequence[str]) -> str:
@@ -128,24 +121,23 @@ def _write_label_studio(
     ls_tasks = []
     for t in tasks:
         h, w = t["crop_size"]
-        result = []
-        for k, p in enumerate(t["predictions"]):
-            result.append(
-                {
-                    "id": f"{t['task_id']}_p{k}",
-                    "type": "rectanglelabels",
-                    "from_name": LS_FROM_NAME,
-                    "to_name": LS_TO_NAME,
-                    "original_width": w,
-                    "original_height": h,
-                    "image_rotation": 0,
-                    "value": {
-                        **_ls_box(p["box"], w, h),
-                        "rectanglelabels": [names[p["category_id"]]],
-                    },
-                    "score": p["score"],
-                }
-            )
+        result = [
+            {
+                "id": f"{t['task_id']}_p{k}",
+                "type": "rectanglelabels",
+                "from_name": LS_FROM_NAME,
+                "to_name": LS_TO_NAME,
+                "original_width": w,
+                "original_height": h,
+                "image_rotation": 0,
+                "value": {
+                    **_ls_box(p["box"], w, h),
+                    "rectanglelabels": [names[p["category_id"]]],
+                },
+                "score": p["score"],
+            }
+            for k, p in enumerate(t["predictions"])
+        ]
         ls_tasks.append(
             {
                 "data": {
@@ -359,7 +351,7 @@ def export_tasks(
         The manifest document.
     """
     from ..data.coco import CocoDataset
-    from ..data.images import read_rgb
+    from ..data.images import dataset_mean_color, read_rgb
     from ..selection import SelectionResult, read_selection
 
     sel_path = None
@@ -395,13 +387,14 @@ def export_tasks(
         raise ConfigError("give the export folder (--out) or a project folder (--project)")
     out = Path(out_dir) if out_dir is not None else round_dir(project, cycle)  # type: ignore[arg-type]
     if mean_color is None:
-        mean_color = _mean_color(dataset)
+        mean_color = dataset_mean_color(dataset)
     mc = np.asarray(mean_color, dtype=np.float64).reshape(-1)
     if mc.shape != (3,) or not np.isfinite(mc).all() or (mc < 0).any() or (mc > 255).any():
         raise ConfigError(f"mean colour must be 3 numbers in [0, 255], got {mean_color!r}")
     if (mc > 1).any():
         mc = mc / 255.0
     names = {c.id: c.name for c in dataset.categories}
+    categories = [{"id": c.id, "name": c.name} for c in dataset.categories]
     if IGNORE_LABEL in names.values():
         raise ConfigError(
             f"the dataset has a category named {IGNORE_LABEL!r}, which mural reserves for "
@@ -411,24 +404,20 @@ def export_tasks(
         proot = Path(project)
         if proot.exists() and not proot.is_dir():
             raise DataError(f"{proot}: --project must be a folder, not a file")
-        try:
-            out.resolve().relative_to(proot.resolve())
-        except ValueError:
+        if not out.resolve().is_relative_to(proot.resolve()):
             raise ConfigError(
                 f"--out {out} is not inside the project folder {proot} (fix: leave --out out; "
                 "the round's folder is <project>/rounds/round-<cycle>)"
-            ) from None
+            )
         if document_root is None:
             document_root = proot
     existing = _check_out(out, force)
     root = Path(document_root).resolve() if document_root is not None else out.resolve()
-    try:
-        out.resolve().relative_to(root)
-    except ValueError:
+    if not out.resolve().is_relative_to(root):
         raise ConfigError(
             f"the export folder {out} is not under the Label Studio document root {root} "
             "(fix: pass a --document-root that contains the export folder)"
-        ) from None
+        )
     if project is not None:
         ensure_project(project)
 
@@ -470,7 +459,7 @@ def export_tasks(
         "mean_color": [float(v) for v in mc],
         "formats": list(formats),
         "document_root": str(root),
-        "categories": [{"id": c.id, "name": c.name} for c in dataset.categories],
+        "categories": categories,
         "tasks": [{k: v for k, v in t.items() if k != "predictions"} for t in tasks],
     }
     if existing is not None and not force and not _same_export(existing, manifest):
@@ -496,6 +485,6 @@ def export_tasks(
     if "cvat" in formats:
         _write_cvat(out, tasks, names)
     if "coco" in formats:
-        _write_coco(out, tasks, [{"id": c.id, "name": c.name} for c in dataset.categories])
+        _write_coco(out, tasks, categories)
     atomic_write_json(out / MANIFEST_FILE, manifest)
     return manifest

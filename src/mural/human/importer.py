@@ -391,7 +391,7 @@ def _done_set(done: str | Sequence[str] | None) -> set[str] | str | None:
     if done is None or done == "all":
         return done
     if isinstance(done, str):
-        done = [d for d in done.split(",")]
+        done = done.split(",")
     return {d.strip() for d in done if d.strip()}
 
 
@@ -500,11 +500,8 @@ def plan_import(
         t = index.find(ref) or index.find(_LS_UPLOAD_PREFIX.sub("", ref))
         plan.pending.append(t["task_id"] if t is not None else ref)
     if isinstance(done_set, set):
-        named = {ta.ref for ta in found}
-        for r in list(named):
-            t = index.find(r)
-            if t is not None:
-                named.add(str(t["task_id"]))
+        refs = {ta.ref for ta in found}
+        named = refs | {str(t["task_id"]) for t in map(index.find, refs) if t is not None}
         for d in sorted(done_set - named):
             plan.problems.append(
                 f"{source}: --done names {d!r}, which is not a task of this file (fix: give "
@@ -610,11 +607,8 @@ def apply_plan(
             gt_boxes, gt_labels, gt_ids = pool.oracle.reveal(iid)
             if gt_ids.shape[0]:
                 info = dataset.image(iid)
-                x0w, y0w = int(t["window"][0]), int(t["window"][1])
-                ch, cw = (int(v) for v in t["crop_size"])
-                frame = RegionFrame.at(
-                    (info.height, info.width), t["scale"], (x0w, y0w, x0w + cw, y0w + ch)
-                )
+                window = [int(v) for v in t["window"]]  # of the crop's size (load_tasks checks)
+                frame = RegionFrame.at((info.height, info.width), t["scale"], window)
                 s = frame.clip_to_window(frame.original_to_window(gt_boxes))
                 gcats = [dataset.category_of(int(v)) for v in gt_labels]
                 m = _match_gt(bx, cats, s, gcats)
@@ -724,10 +718,10 @@ def import_annotations(
             + more
         )
     entries = apply_plan(plan, pool, dataset, match_gt=match_gt)
-    changed = any(e["status"] in ("added", "replaced") for e in entries)
+    done_entries = [e for e in entries if e["status"] in ("added", "replaced")]
+    changed = bool(done_entries)
     if changed:
         pool.save(pdir)
-    done_entries = [e for e in entries if e["status"] in ("added", "replaced")]
     return {
         "format": fmt,
         "annotations": str(apath),

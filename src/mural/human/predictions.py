@@ -183,15 +183,13 @@ def load_predictions(
     ids = list(dataset.image_ids() if image_ids is None else image_ids)
     sizes = np.array([(dataset.image(i).height, dataset.image(i).width) for i in ids], np.int64)
     out = Detections(num_classes=dataset.num_classes)
+    empty = (np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64))
     for pf in files:
         per = read_results(pf, dataset)
-        boxes, scores, labels, counts = [], [], [], []
-        for iid in ids:
-            b, s, lab = per.get(iid, (np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64)))
-            boxes.append(b)
-            scores.append(s)
-            labels.append(lab)
-            counts.append(b.shape[0])
+        got = [per.get(iid, empty) for iid in ids]
+        counts = [b.shape[0] for b, _, _ in got]
+        # `empty` first: np.concatenate needs one array even when there are no images
+        boxes, scores, labels = (np.concatenate(parts) for parts in zip(empty, *got, strict=True))
         out.per_scale.append(
             ScaleDetections(
                 scale=pf.scale,
@@ -201,13 +199,9 @@ def load_predictions(
                     [scaled_size(tuple(s), pf.scale) for s in sizes], np.int64
                 ).reshape(-1, 2),
                 offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-                boxes=np.concatenate(boxes).astype(np.float32).reshape(-1, 4)
-                if boxes
-                else np.zeros((0, 4), np.float32),
-                scores=np.concatenate(scores).astype(np.float32)
-                if scores
-                else np.zeros(0, np.float32),
-                labels=np.concatenate(labels).astype(np.int64) if labels else np.zeros(0, np.int64),
+                boxes=boxes.astype(np.float32),
+                scores=scores.astype(np.float32),
+                labels=labels.astype(np.int64),
             )
         )
     return out

@@ -110,17 +110,13 @@ def select_from_predictions(
     lp = pool if pool is not None else LabeledPool(dataset, visible_threshold)
     in_play = lp.unlabelled_images()
     has_gt = any(len(dataset.ann_ids(i)) for i in in_play)
-    if cost == "auto":
-        use_gt = has_gt
-    elif cost == "ground-truth":
-        if not has_gt:
-            raise ConfigError(
-                "cost 'ground-truth' needs ground truth for the images to select from, but "
-                "the dataset has none for them (fix: use --cost predictions)"
-            )
-        use_gt = True
-    else:
-        use_gt = False
+    if cost == "ground-truth" and not has_gt:
+        raise ConfigError(
+            "cost 'ground-truth' needs ground truth for the images to select from, but "
+            "the dataset has none for them (fix: use --cost predictions)"
+        )
+    # "auto" and "ground-truth" use the ground truth when there is some
+    cost_source = COST_GT if has_gt and cost != "predictions" else COST_ESTIMATED
 
     ids0 = [int(i) for i in detections.per_scale[0].image_ids]
     for d in detections.per_scale[1:]:
@@ -144,7 +140,7 @@ def select_from_predictions(
         reduce=reduce,
         category_weighting=class_weighting,
         scale_aware=scale_aware,
-        cost=COST_GT if use_gt else COST_ESTIMATED,
+        cost=cost_source,
         visible_threshold=visible_threshold,
         describe=True,
     )
@@ -157,7 +153,7 @@ def select_from_predictions(
         spent=got.spent,
         cost=got.spent,
         options=options,
-        cost_source=COST_GT if use_gt else COST_ESTIMATED,
+        cost_source=cost_source,
         score_threshold=float(score_threshold),
         scales=list(detections.scales),
         seed=int(seed),

@@ -12,6 +12,8 @@ from numpy.typing import NDArray
 
 from ..core.geometry import (
     RegionFrame,
+    box_area,
+    contained,
     original_to_scaled_many,
     scale_factors,
     scaled_to_original_many,
@@ -19,6 +21,7 @@ from ..core.geometry import (
 from ..selection import Granularity
 from .base import (
     DETECTION_OPTIONS,
+    BoxPick,
     ImagePick,
     Option,
     SelectionContext,
@@ -76,11 +79,7 @@ def pairwise_iou_rows(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray
     iw = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0.0, None)
     ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0.0, None)
     inter = iw * ih
-    union = (
-        (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-        + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-        - inter
-    )
+    union = box_area(a) + box_area(b) - inter
     with np.errstate(divide="ignore", invalid="ignore"):
         out: NDArray[np.float64] = np.where(union > 0, inter / union, 0.0)
     return out
@@ -208,12 +207,7 @@ def _inside_windows(
     eps = 1e-6
     for r in regions:
         x0, y0, x1, y1 = RegionFrame.at(image_size, r.scale, r.window).window_in_original()
-        out |= (
-            (boxes[:, 0] >= x0 - eps)
-            & (boxes[:, 1] >= y0 - eps)
-            & (boxes[:, 2] <= x1 + eps)
-            & (boxes[:, 3] <= y1 + eps)
-        )
+        out |= contained(boxes, (x0 - eps, y0 - eps, x1 + eps, y1 + eps))
     return out
 
 
@@ -312,8 +306,6 @@ def take_boxes(
     GT object of its image that is not labelled yet (nor by an earlier query) with IoU
     ``>= iou_match``, if any. Stops once ``cost >= budget`` or the detections run out.
     """
-    from .base import BoxPick
-
     if ctx.budget <= 0:
         return result
     cats = CategoryLookup(ctx.dataset)

@@ -55,6 +55,7 @@ from .registry import build_strategy, list_strategies, register_strategy, strate
 
 __all__ = [
     "DEFAULT_SCORE_THRESHOLD",
+    "DETECTION_OPTIONS",
     "GRANULARITIES",
     "BoxPick",
     "Granularity",
@@ -67,23 +68,19 @@ __all__ = [
     "Strategy",
     "ViewPrediction",
     "build_strategy",
-    "list_strategies",
-    "register_strategy",
-    "strategy_class",
-]
-
-GRANULARITIES = tuple(g.value for g in Granularity)
-
-__all__ += [
-    "DETECTION_OPTIONS",
     "check_transform",
+    "list_strategies",
     "opt_bool",
     "opt_choice",
     "opt_float",
     "opt_int",
     "opt_int_list",
     "opt_str_list",
+    "register_strategy",
+    "strategy_class",
 ]
+
+GRANULARITIES = tuple(g.value for g in Granularity)
 
 
 # -------------------------------------------------------------------- model access

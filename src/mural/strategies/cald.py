@@ -42,7 +42,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..selection import Granularity
-from ._common import take_images
+from ._common import new_objects_of, take_images
 from .base import (
     Option,
     SelectionContext,
@@ -190,8 +190,7 @@ class Cald(Strategy):
         beta = self.options["beta"]
         consistency = np.zeros(len(ids))
         cls_vec = np.zeros((len(ids), c))
-        for i in range(len(ids)):
-            r = ref[i]
+        for i, r in enumerate(ref):
             if r["boxes"].shape[0] == 0:  # the reference skips the views: score 0, zero vector
                 consistency[i] = self.options["empty_score"]
                 continue
@@ -206,15 +205,7 @@ class Cald(Strategy):
             cls_vec[i] = np.mean(vecs, axis=0)
             consistency[i] = float(np.mean(per_view))
         stage1 = np.argsort(consistency, kind="stable")
-        new = np.array(
-            [
-                sum(
-                    1 for a in ctx.dataset.ann_ids(iid).tolist() if not ctx.pool.is_labelled(iid, a)
-                )
-                for iid in ids
-            ],
-            dtype=np.int64,
-        )
+        new = np.array([len(new_objects_of(ctx.pool, ctx.dataset, iid)) for iid in ids], np.int64)
         labelled = ctx.pool.labelled_images()
         lab_mean = ctx.pool.class_counts().astype(np.float64) / max(len(labelled), 1)
         want = self.options["candidate_factor"] * ctx.budget

@@ -66,16 +66,12 @@ class LsC(Strategy):
             for s in levels
         ]
         score = np.zeros(len(ids))
-        for i in range(len(ids)):
-            r = ref[i]
+        for i, r in enumerate(ref):
             p = np.asarray(r["scores"], dtype=np.float64)
             if p.shape[0] == 0:
                 score[i] = self.options["empty_score"]
                 continue
-            stab = np.zeros(p.shape[0])
-            for v in noisy:
-                stab += max_iou(r["boxes"], v[i]["boxes"])[0]
-            stab /= len(levels)
+            stab = sum(max_iou(r["boxes"], v[i]["boxes"])[0] for v in noisy) / len(levels)
             s_img = float((p * stab).sum() / max(p.sum(), 1e-12))
             score[i] = s_img - float((1.0 - p).max())
         order = np.argsort(score, kind="stable")

@@ -316,17 +316,14 @@ def _predictions_in(
     if not idx.size:
         return []
     lab, clipped, _ = acquire_region(boxes[idx], window, visible_threshold)
-    out = []
-    for k, b in zip(lab, clipped, strict=True):
-        m = int(idx[k])
-        out.append(
-            {
-                "category_id": int(dataset.category_of(int(labels[m]))),
-                "box": [float(v) for v in b],
-                "score": float(scores[m]),
-            }
-        )
-    return out
+    return [
+        {
+            "category_id": int(dataset.category_of(int(labels[idx[k]]))),
+            "box": [float(v) for v in b],
+            "score": float(scores[idx[k]]),
+        }
+        for k, b in zip(lab, clipped, strict=True)
+    ]
 
 
 @register_strategy("mural")

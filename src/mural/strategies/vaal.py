@@ -67,19 +67,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "beta": 1.0,
         "adversary_weight": 1.0,
     },
-    "small": {
-        "image_size": 32,
-        "latent_dim": 32,
-        "channels": 16,
-        "batch_size": 32,
-        "epochs": 20,
-        "vae_steps": 2,
-        "adversary_steps": 1,
-        "lr": 5e-4,
-        "beta": 1.0,
-        "adversary_weight": 1.0,
-    },
 }
+PRESETS["small"] = {**PRESETS["reference"], "channels": 16, "batch_size": 32, "epochs": 20}
 
 
 def training_iterations(n_images: int, epochs: int, batch_size: int) -> int:
@@ -135,9 +124,8 @@ class Vaal(Strategy):
         if not du or ctx.budget <= 0:
             return self.new_result(ctx)
         du_set = set(ctx.pool.unlabelled_images())  # all of D_U, even outside the subset
-        lab = [i for i in ctx.pool.labelled_images() if i not in du_set] or [
-            i for i in ctx.pool.labelled_images()
-        ]
+        labelled = ctx.pool.labelled_images()
+        lab = [i for i in labelled if i not in du_set] or list(labelled)
         o = self.settings(len(du) + len(lab))
         size = o["image_size"]
 

@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 
 from ...errors import DataError
-from .common import ConversionResult, _Collector, _finish, _Image, image_size
+from .common import ConversionResult, _Collector, _finish, _Image
 
 __all__ = ["CITYSCAPES_DETECTION_CLASSES", "convert_cityscapes"]
 
@@ -36,7 +36,6 @@ CITYSCAPES_DETECTION_CLASSES: tuple[tuple[str, int, str], ...] = (
     ("motorcycle", 32, "vehicle"),
     ("bicycle", 33, "vehicle"),
 )
-_POLYGONS_SUFFIX = "_gtFine_polygons.json"
 
 
 def convert_cityscapes(
@@ -68,11 +67,7 @@ def convert_cityscapes(
         split = split_dir.name
         imgs: list[_Image] = []
         for jp in sorted(split_dir.glob("*/*_polygons.json")):
-            stem = (
-                jp.name[: -len(_POLYGONS_SUFFIX)]
-                if jp.name.endswith(_POLYGONS_SUFFIX)
-                else (jp.name[: -len("_polygons.json")])
-            )
+            stem = jp.name.removesuffix("_polygons.json").removesuffix("_gtFine")
             img_path = root / "leftImg8bit" / split / jp.parent.name / f"{stem}_leftImg8bit.png"
             if not img_path.is_file():
                 col.problems.append(
@@ -86,18 +81,15 @@ def convert_cityscapes(
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 col.problems.append(f"{jp}: unreadable polygon file ({exc!r})")
                 continue
-            try:
-                width, height = image_size(img_path)
-            except DataError as exc:
-                col.problems.append(str(exc))
+            img = col.image(img_path)
+            if img is None:
                 continue
-            if declared != (width, height):
+            if declared != (img.width, img.height):
                 size_mismatch += 1
                 result.warnings.append(
                     f"{jp}: imgWidth/imgHeight {declared[0]}x{declared[1]} differ from the "
-                    f"image's {width}x{height}; using the image size"
+                    f"image's {img.width}x{img.height}; using the image size"
                 )
-            img = _Image(img_path.relative_to(root).as_posix(), width, height)
             for k, obj in enumerate(objects):
                 label = obj.get("label", "") if isinstance(obj, dict) else ""
                 crowd = 0

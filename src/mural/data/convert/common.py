@@ -25,7 +25,7 @@ from pathlib import Path
 from PIL import Image
 
 from ...errors import ConfigError, DataError
-from ..coco import Annotation, Category, CocoDataset, ImageInfo
+from ..coco import Annotation, Category, CocoDataset, ImageInfo, format_problems
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -121,6 +121,16 @@ class _Collector:
         self.result = result
         self.problems: list[str] = []
 
+    def image(self, path: Path) -> _Image | None:
+        """The image at ``path`` (named relative to the source), or ``None`` when its header
+        is unreadable (a problem)."""
+        try:
+            width, height = image_size(path)
+        except DataError as exc:
+            self.problems.append(str(exc))
+            return None
+        return _Image(path.relative_to(self.result.src).as_posix(), width, height)
+
     def box(
         self,
         img: _Image,
@@ -154,10 +164,9 @@ class _Collector:
     def fail_if_problems(self, src: Path, fmt: str) -> None:
         if self.problems:
             n = len(self.problems)
-            lines = self.problems[:20]
-            if n > 20:
-                lines.append(f"... and {n - 20} more")
-            raise DataError(f"{src}: {n} problem(s) converting {fmt} dataset\n" + "\n".join(lines))
+            raise DataError(
+                f"{src}: {n} problem(s) converting {fmt} dataset\n" + format_problems(self.problems)
+            )
 
 
 def _fmt(coords: tuple[float, float, float, float]) -> str:

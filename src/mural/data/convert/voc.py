@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ...errors import DataError
-from .common import IMAGE_EXTENSIONS, ConversionResult, _Collector, _finish, _Image, image_size
+from .common import IMAGE_EXTENSIONS, ConversionResult, _Collector, _finish, _Image
 
 __all__ = ["convert_voc"]
 
@@ -34,12 +34,8 @@ def _read_split_lists(main: Path) -> dict[str, list[str]]:
         names.insert(0, "trainval")
     out: dict[str, list[str]] = {}
     for s in names:
-        ids = []
-        for line in found[s].read_text(encoding="utf-8").splitlines():
-            tok = line.split()
-            if tok:
-                ids.append(tok[0])
-        out[s] = ids
+        lines = found[s].read_text(encoding="utf-8").splitlines()
+        out[s] = [line.split()[0] for line in lines if line.strip()]
     return out
 
 
@@ -108,18 +104,16 @@ def convert_voc(
                 f"in {images_dir} (fix: add the image or remove the XML)"
             )
             continue
-        try:
-            width, height = image_size(img_path)
-        except DataError as exc:
-            col.problems.append(str(exc))
+        img = col.image(img_path)
+        if img is None:
             continue
         size = tree.find("size")
         xml_wh = (_text(size, "width"), _text(size, "height"))
-        if xml_wh != (str(width), str(height)):
+        if xml_wh != (str(img.width), str(img.height)):
             size_mismatch += 1
             result.warnings.append(
                 f"{xml_path}: field 'size': {xml_wh[0]}x{xml_wh[1]} differs from the image's "
-                f"{width}x{height}; using the image size"
+                f"{img.width}x{img.height}; using the image size"
             )
         objs = []
         for k, obj in enumerate(tree.findall("object")):
@@ -140,8 +134,7 @@ def convert_voc(
                 continue
             difficult = (_text(obj, "difficult") or "0") not in ("0", "")
             objs.append((name, coords, difficult, where))
-        rel = img_path.relative_to(root).as_posix()
-        parsed[stem] = (_Image(rel, width, height), objs)
+        parsed[stem] = (img, objs)
 
     found = sorted({o[0] for _, objs in parsed.values() for o in objs})
     class_names = list(classes) if classes is not None else found

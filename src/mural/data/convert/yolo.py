@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import DataError
-from .common import IMAGE_EXTENSIONS, ConversionResult, _Collector, _finish, _Image, image_size
+from .common import IMAGE_EXTENSIONS, ConversionResult, _Collector, _finish, _Image
 
 __all__ = ["convert_yolo", "read_yolo_names"]
 
@@ -136,13 +136,9 @@ def convert_yolo(
         for p in sorted(images_dir.rglob("*")):
             if p.suffix.lower() not in IMAGE_EXTENSIONS or not p.is_file():
                 continue
-            try:
-                width, height = image_size(p)
-            except DataError as exc:
-                col.problems.append(str(exc))
+            img = col.image(p)
+            if img is None:
                 continue
-            rel = p.relative_to(root).as_posix()
-            img = _Image(rel, width, height)
             label = (labels_dir / p.relative_to(images_dir)).with_suffix(".txt")
             if label.is_file():
                 used_labels.add(label)
