@@ -162,6 +162,15 @@ def test_config_list_cli_errors_and_nothing_written(
     # the same folder with another protocol is refused before any work
     with pytest.raises(ConfigError, match="different configuration"):
         plan_comparison(load_config(path, ["cycles=0", "budget=3"]), ["random"], [3], out)
+    # a damaged config.yaml in it: one line naming the file, exit 2, nothing else touched
+    damaged = out / "runs" / "r2" / "seed_3" / "config.yaml"
+    damaged.write_text("detector: [unclosed\n")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert run_cli("compare", str(path), "--out", str(out), "--quiet", "cycles=0") == 2
+    err = capsys.readouterr().err
+    assert str(damaged) in err and "not valid YAML" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
 def test_engine_ray_without_ray_is_one_line(

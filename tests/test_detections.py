@@ -1,4 +1,5 @@
-"""ScaleDetections.subset: rows kept per image, offsets recounted, images all kept."""
+"""ScaleDetections: subset (rows kept per image, offsets recounted, images all kept) and
+from_images (per-image arrays into the flat format, hand-checked)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,28 @@ def test_subset_recounts_offsets(per_image: list[int], keep: list[bool]) -> None
         assert np.array_equal(sub.scores[sub.rows(j)], d.scores[d.rows(j)][mask[d.rows(j)]])
     assert np.array_equal(sub.boxes, d.boxes[mask])
     assert sub.probs is not None and sub.probs.shape == (int(mask.sum()), 4)
+
+
+def test_from_images_hand_checked() -> None:
+    """Image 7 (40x60) has two detections, image 9 (30x30) none. At scale (60, 90) the
+    factors are min(60/40, 90/60) = 1.5 and min(60/30, 90/30) = 2, so the scaled sizes are
+    60x90 and 60x60; the rows are stored as float32 / int64 / float16."""
+    boxes = np.array([[1, 2, 3, 4], [5, 6, 7, 8]], np.float64)
+    probs = np.array([[0.25, 0.5, 0.25], [0.1, 0.1, 0.8]], np.float32)
+    per = [
+        (boxes, np.array([0.9, 0.4]), np.array([1, 0]), probs),
+        (np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64), np.zeros((0, 3))),
+    ]
+    d = ScaleDetections.from_images((60, 90), [7, 9], [(40, 60), (30, 30)], per, num_classes=2)
+    assert d.scale == (60, 90) and d.image_ids.tolist() == [7, 9]
+    assert d.scaled_sizes.tolist() == [[60, 90], [60, 60]]
+    assert d.offsets.tolist() == [0, 2, 2]
+    assert (d.boxes.dtype, d.scores.dtype, d.labels.dtype) == (np.float32, np.float32, np.int64)
+    np.testing.assert_array_equal(d.boxes, boxes.astype(np.float32))
+    assert d.labels.tolist() == [1, 0]
+    assert d.probs is not None and d.probs.dtype == np.float16
+    np.testing.assert_array_equal(d.probs, probs.astype(np.float16))
+    # no image at all, and no class probabilities asked for
+    e = ScaleDetections.from_images((60, 90), [], [], [])
+    assert e.offsets.tolist() == [0] and e.boxes.shape == (0, 4) and e.probs is None
+    assert (e.scores.dtype, e.labels.dtype, e.scaled_sizes.shape) == (np.float32, np.int64, (0, 2))

@@ -230,20 +230,11 @@ class Comparison:
 
 
 def _check_folder(path: Path, cfg: RunConfig) -> None:
-    """Refuse, before any work, a run folder that holds another configuration."""
-    f = RunDir(path).config
-    if not f.is_file():
-        return
-    have = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
-    try:
-        same = config_to_dict(config_from_dict(have)) == config_to_dict(cfg)
-    except ConfigError:
-        same = False
-    if not same:
-        raise ConfigError(
-            f"{f}: this folder holds a run with a different configuration "
-            "(fix: pass another --out, or the same config, strategies and overrides to resume)"
-        )
+    """Refuse, before any work, a run folder that holds another configuration (or a
+    damaged ``config.yaml``)."""
+    from .loop import check_same_config
+
+    check_same_config(cfg, path, resume="the same config, strategies and overrides")
 
 
 def plan_comparison(

@@ -27,6 +27,7 @@ Boxes in original pixels are ``boxes / f`` with ``f`` the image's scale factor; 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,45 @@ class ScaleDetections:
             boxes=np.zeros((0, 4), np.float32),
             scores=np.zeros(0, np.float32),
             labels=np.zeros(0, np.int64),
+        )
+
+    @classmethod
+    def from_images(
+        cls,
+        scale: Sequence[int],
+        image_ids: Sequence[int],
+        image_sizes: Any,
+        per_image: Sequence[Sequence[Any]],
+        num_classes: int | None = None,
+    ) -> ScaleDetections:
+        """One scale's detections from each image's own arrays, in ``image_ids`` order.
+
+        ``image_sizes``: ``(n, 2)`` original ``(H, W)``; ``per_image[j]``: ``(boxes
+        (K_j, 4) scaled pixels, scores (K_j,), labels (K_j,))``, and ``probs (K_j, C + 1)``
+        when ``num_classes`` (``C``) is given. The arrays are stored in this format's dtypes.
+        """
+        from .core.geometry import scaled_size
+
+        sc = (int(scale[0]), int(scale[1]))
+        sizes = np.asarray(image_sizes, dtype=np.int64).reshape(-1, 2)
+
+        def cat(k: int, width: int | None, dtype: Any) -> NDArray[Any]:
+            tail = () if width is None else (width,)  # a zero-row array first: n may be 0
+            parts = [np.asarray(p[k]).reshape(-1, *tail) for p in per_image]
+            return np.concatenate([np.zeros((0, *tail)), *parts]).astype(dtype)
+
+        return cls(
+            scale=sc,
+            image_ids=np.asarray(image_ids, dtype=np.int64).reshape(-1),
+            image_sizes=sizes,
+            scaled_sizes=np.array([scaled_size(hw, sc) for hw in sizes.tolist()], np.int64).reshape(
+                -1, 2
+            ),
+            offsets=np.cumsum([0, *(len(p[0]) for p in per_image)], dtype=np.int64),
+            boxes=cat(0, 4, np.float32),
+            scores=cat(1, None, np.float32),
+            labels=cat(2, None, np.int64),
+            probs=None if num_classes is None else cat(3, num_classes + 1, np.float16),
         )
 
     @property

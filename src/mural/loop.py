@@ -213,23 +213,25 @@ def is_run_folder(path: Path) -> bool:
     return False
 
 
-def _check_same_config(cfg: RunConfig, run_dir: Path) -> bool:
+def check_same_config(
+    cfg: RunConfig, run_dir: Path, resume: str = "the same config and overrides"
+) -> bool:
     """Whether ``run_dir`` already holds ``cfg``'s ``config.yaml``; a different (or
-    damaged) one is refused."""
+    damaged) one is refused, the fix naming what to pass again (``resume``) to resume."""
     path = RunDir(run_dir).config
     if not path.is_file():
         return False
     if config_to_dict(read_run_config(path)) != config_to_dict(cfg):
         raise ConfigError(
             f"{path}: this folder holds a run with a different configuration "
-            "(fix: pass another --out, or the same config and overrides to resume)"
+            f"(fix: pass another --out, or {resume} to resume)"
         )
     return True
 
 
 def _write_config(cfg: RunConfig, run_dir: Path) -> None:
     """Write ``config.yaml``; a folder holding a different run's config is refused."""
-    if not _check_same_config(cfg, run_dir):
+    if not check_same_config(cfg, run_dir):
         atomic_write_text(
             RunDir(run_dir).config, yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
         )
@@ -253,7 +255,7 @@ def check_folders(cfg: RunConfig, run_dir: Path) -> None:
             legacy=is_synthetic_folder,
             check_only=True,
         )
-    _check_same_config(cfg, run_dir)
+    check_same_config(cfg, run_dir)
 
 
 def _rank() -> int:

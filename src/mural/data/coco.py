@@ -551,6 +551,24 @@ class CocoDataset:
         ]
         return cls(images, annotations, categories, root, path)
 
+    def reference(self) -> dict[str, str | None]:
+        """``{"annotations", "images"}``: this dataset's JSON file and image folder as
+        absolute paths (``None`` when unknown), as selection documents, export manifests
+        and pool files record them; :meth:`from_reference` reads them back."""
+        return {
+            "annotations": str(self.path.resolve()) if self.path else None,
+            "images": str(self.image_root.resolve()) if self.image_root else None,
+        }
+
+    @classmethod
+    def from_reference(cls, ref: Any, where: str | os.PathLike[str]) -> CocoDataset:
+        """The dataset a file's ``dataset`` entry (:meth:`reference`) names, its image
+        files not opened; ``where`` (the file) is named when the entry names none."""
+        ref = ref if isinstance(ref, dict) else {}
+        if not ref.get("annotations"):
+            raise DataError(f"{where}: records no dataset (fix: pass --dataset)")
+        return cls.load(ref["annotations"], ref.get("images"), check_images=False)
+
     def to_dict(self) -> dict[str, Any]:
         """The COCO dict (``info``, ``licenses``, ``images``, ``annotations``, ``categories``)."""
         return {

@@ -31,8 +31,7 @@ def pool_to_json(pool: LabeledPool) -> dict[str, Any]:
         "format": POOL_FORMAT,
         "version": POOL_VERSION,
         "dataset": {
-            "annotations": str(Path(ds.path).resolve()) if ds.path else None,
-            "images": str(Path(ds.image_root).resolve()) if ds.image_root else None,
+            **ds.reference(),
             "num_images": len(ds.images),
             "num_annotations": len(ds.annotations),
         },

@@ -38,7 +38,6 @@ from numpy.typing import NDArray
 from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 
-from ..core.geometry import scaled_size
 from ..data.samples import MultiScaleImages
 from ..detections import DEFAULT_SCORE_THRESHOLD, Detections, ScaleDetections
 from ..errors import ConfigError
@@ -391,34 +390,12 @@ class FasterRCNNDetector(Detector):
         scales: list[tuple[int, int]],
         results: dict[int, list[tuple[np.ndarray, ...]]],
     ) -> Detections:
-        c = self.num_classes
-        sizes = np.array(
-            [(dataset.image(i).height, dataset.image(i).width) for i in ids], np.int64
-        ).reshape(-1, 2)
-        out = Detections(num_classes=c)
+        sizes = [(dataset.image(i).height, dataset.image(i).width) for i in ids]
+        out = Detections(num_classes=self.num_classes)
         for s, scale in enumerate(scales):
             parts = [results[i][s] for i in ids]
-            counts = [p[0].shape[0] for p in parts]
             out.per_scale.append(
-                ScaleDetections(
-                    scale=scale,
-                    image_ids=np.array(ids, np.int64),
-                    image_sizes=sizes.copy(),
-                    scaled_sizes=np.array(
-                        [scaled_size(tuple(hw), scale) for hw in sizes], np.int64
-                    ).reshape(-1, 2),
-                    offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-                    boxes=np.concatenate([p[0] for p in parts] or [np.zeros((0, 4))])
-                    .astype(np.float32)
-                    .reshape(-1, 4),
-                    scores=np.concatenate([p[1] for p in parts] or [np.zeros(0)]).astype(
-                        np.float32
-                    ),
-                    labels=np.concatenate([p[2] for p in parts] or [np.zeros(0)]).astype(np.int64),
-                    probs=np.concatenate([p[3] for p in parts] or [np.zeros((0, c + 1))])
-                    .reshape(-1, c + 1)
-                    .astype(np.float16),
-                )
+                ScaleDetections.from_images(scale, ids, sizes, parts, self.num_classes)
             )
         return out
 

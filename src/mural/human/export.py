@@ -378,10 +378,7 @@ def export_tasks(
     except (KeyError, TypeError, ValueError):
         raise DataError(f"{where}: field 'cycle' must be an integer") from None
     if dataset is None:
-        ref = selection.get("dataset") or {}
-        if not ref.get("annotations"):
-            raise DataError(f"{where}: records no dataset (fix: pass --dataset)")
-        dataset = CocoDataset.load(ref["annotations"], ref.get("images"), check_images=False)
+        dataset = CocoDataset.from_reference(selection.get("dataset"), where)
     regions = _check_regions(selection.get("regions"), dataset, where)
     if out_dir is None and project is None:
         raise ConfigError("give the export folder (--out) or a project folder (--project)")
@@ -448,10 +445,7 @@ def export_tasks(
         "format": MANIFEST_FORMAT,
         "version": 1,
         "selection": str(sel_path.resolve()) if sel_path else None,
-        "dataset": {
-            "annotations": str(dataset.path.resolve()) if dataset.path else None,
-            "images": str(dataset.image_root.resolve()) if dataset.image_root else None,
-        },
+        "dataset": dataset.reference(),
         "cycle": cycle,
         "cost": selection.get("cost"),
         "visible_threshold": float(selection.get("visible_threshold", 0.7)),

@@ -677,16 +677,13 @@ def import_annotations(
     Raises:
         DataError: listing every problem; the pool folder is then left unchanged.
     """
-    from ..data.coco import CocoDataset
+    from ..data.coco import CocoDataset, format_problems
     from ..data.pool import POOL_FILE, LabeledPool
 
     index = load_tasks(manifest)
     mpath = index.manifests[-1]
     if dataset is None:
-        ref = index.header.get("dataset") or {}
-        if not ref.get("annotations"):
-            raise DataError(f"{mpath}: records no dataset (fix: pass --dataset)")
-        dataset = CocoDataset.load(ref["annotations"], ref.get("images"), check_images=False)
+        dataset = CocoDataset.from_reference(index.header.get("dataset"), mpath)
 
     apath = Path(annotations)
     fmt, found, pending = parse_annotations(apath, fmt, {c.id: c.name for c in dataset.categories})
@@ -710,12 +707,9 @@ def import_annotations(
         skip_empty=skip_empty,
     )
     if plan.problems:
-        problems = plan.problems
-        more = f"\n... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
         raise DataError(
-            f"{apath}: {len(problems)} problem(s); nothing was imported:\n"
-            + "\n".join(problems[:MAX_LISTED])
-            + more
+            f"{apath}: {len(plan.problems)} problem(s); nothing was imported:\n"
+            + format_problems(plan.problems, MAX_LISTED)
         )
     entries = apply_plan(plan, pool, dataset, match_gt=match_gt)
     done_entries = [e for e in entries if e["status"] in ("added", "replaced")]

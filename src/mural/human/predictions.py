@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.geometry import RegionFrame, scaled_size
+from ..core.geometry import RegionFrame
+from ..data.coco import format_problems
 from ..detections import Detections, ScaleDetections
 from ..errors import ConfigError, DataError
 from ..io import read_json
@@ -146,11 +147,9 @@ def read_results(
             x1, y1 = min(x1, float(ws)), min(y1, float(hs))
         rows.setdefault(iid, []).append((x0, y0, x1, y1, float(score), dataset.label_of(cid)))
     if problems:
-        more = f"\n... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
         raise DataError(
             f"{name}: {len(problems)} invalid prediction(s):\n"
-            + "\n".join(problems[:MAX_LISTED])
-            + more
+            + format_problems(problems, MAX_LISTED)
         )
     out = {}
     for iid, r in rows.items():
@@ -181,27 +180,11 @@ def load_predictions(
     if len(set(scales)) != len(scales):
         raise ConfigError(f"each scale may appear once, got {scales}")
     ids = list(dataset.image_ids() if image_ids is None else image_ids)
-    sizes = np.array([(dataset.image(i).height, dataset.image(i).width) for i in ids], np.int64)
+    sizes = [(dataset.image(i).height, dataset.image(i).width) for i in ids]
     out = Detections(num_classes=dataset.num_classes)
     empty = (np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64))
     for pf in files:
         per = read_results(pf, dataset)
         got = [per.get(iid, empty) for iid in ids]
-        counts = [b.shape[0] for b, _, _ in got]
-        # `empty` first: np.concatenate needs one array even when there are no images
-        boxes, scores, labels = (np.concatenate(parts) for parts in zip(empty, *got, strict=True))
-        out.per_scale.append(
-            ScaleDetections(
-                scale=pf.scale,
-                image_ids=np.array(ids, dtype=np.int64),
-                image_sizes=sizes.reshape(-1, 2),
-                scaled_sizes=np.array(
-                    [scaled_size(tuple(s), pf.scale) for s in sizes], np.int64
-                ).reshape(-1, 2),
-                offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-                boxes=boxes.astype(np.float32),
-                scores=scores.astype(np.float32),
-                labels=labels.astype(np.int64),
-            )
-        )
+        out.per_scale.append(ScaleDetections.from_images(pf.scale, ids, sizes, got))
     return out

@@ -159,10 +159,7 @@ def select_from_predictions(
         seed=int(seed),
         visible_threshold=float(visible_threshold),
         estimated_spent=got.estimated_spent,
-        dataset={
-            "annotations": str(dataset.path.resolve()) if dataset.path else None,
-            "images": str(dataset.image_root.resolve()) if dataset.image_root else None,
-        },
+        dataset=dataset.reference(),
         categories=[{"id": c.id, "name": c.name} for c in dataset.categories],
     )
     return result.to_json()
