@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape, quoteattr
@@ -350,8 +351,41 @@ def export_tasks(
     Returns:
         The manifest document.
     """
+    plan = _plan_export(
+        selection, out_dir, formats, dataset, mean_color, document_root, project, force
+    )
+    _write_export(plan)
+    return plan.manifest
+
+
+@dataclass
+class _ExportPlan:
+    """What an export writes, every input checked; nothing is written yet."""
+
+    out: Path
+    document_root: Path
+    project: Path | None
+    dataset: CocoDataset
+    tasks: list[dict[str, Any]]
+    manifest: dict[str, Any]
+    names: dict[int, str]
+    mean_color: NDArray[np.float64]
+
+
+def _plan_export(
+    selection: dict[str, Any] | str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] | None,
+    formats: Sequence[str],
+    dataset: CocoDataset | None,
+    mean_color: Sequence[float] | None,
+    document_root: str | os.PathLike[str] | None,
+    project: str | os.PathLike[str] | None,
+    force: bool,
+) -> _ExportPlan:
+    """Read and check everything :func:`export_tasks` needs (its arguments, the
+    selection, the dataset, the folders), writing nothing."""
     from ..data.coco import CocoDataset
-    from ..data.images import dataset_mean_color, read_rgb
+    from ..data.images import dataset_mean_color
     from ..selection import SelectionResult, read_selection
 
     sel_path = None
@@ -415,11 +449,6 @@ def export_tasks(
             f"the export folder {out} is not under the Label Studio document root {root} "
             "(fix: pass a --document-root that contains the export folder)"
         )
-    if project is not None:
-        ensure_project(project)
-
-    from PIL import Image
-
     tasks = []
     for r in regions:
         iid = int(r["image_id"])
@@ -462,23 +491,36 @@ def export_tasks(
             f"with {len(existing.get('tasks') or [])} tasks) (fix: give a new --out, or pass "
             "--force to overwrite it)"
         )
+    proj = None if project is None else Path(project)
+    return _ExportPlan(out, root, proj, dataset, tasks, manifest, names, mc)
 
-    for t in tasks:
-        info = dataset.image(t["image_id"])
-        img = read_rgb(dataset.image_path(t["image_id"]), (info.height, info.width))
-        crop = render_crop(img, t["scale"], t["window"], mc)
+
+def _write_export(plan: _ExportPlan) -> None:
+    """Write a checked export: the project folder (when one), the crops, the task files
+    and, last, ``manifest.json`` (its presence marks a finished export)."""
+    from PIL import Image
+
+    from ..data.images import read_rgb
+
+    if plan.project is not None:
+        ensure_project(plan.project)
+    out, ds = plan.out, plan.dataset
+    for t in plan.tasks:
+        info = ds.image(t["image_id"])
+        img = read_rgb(ds.image_path(t["image_id"]), (info.height, info.width))
+        crop = render_crop(img, t["scale"], t["window"], plan.mean_color)
         buf = io.BytesIO()
         Image.fromarray(crop).save(buf, format="PNG")
         atomic_write_bytes(out / t["crop"], buf.getvalue())
 
     def url_of(rel: str) -> str:
-        return LS_LOCAL_FILES + (out.resolve() / rel).relative_to(root).as_posix()
+        return LS_LOCAL_FILES + (out.resolve() / rel).relative_to(plan.document_root).as_posix()
 
+    formats = plan.manifest["formats"]
     if "label-studio" in formats:
-        _write_label_studio(out, tasks, names, url_of)
+        _write_label_studio(out, plan.tasks, plan.names, url_of)
     if "cvat" in formats:
-        _write_cvat(out, tasks, names)
+        _write_cvat(out, plan.tasks, plan.names)
     if "coco" in formats:
-        _write_coco(out, tasks, categories)
-    atomic_write_json(out / MANIFEST_FILE, manifest)
-    return manifest
+        _write_coco(out, plan.tasks, plan.manifest["categories"])
+    atomic_write_json(out / MANIFEST_FILE, plan.manifest)
