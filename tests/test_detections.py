@@ -70,3 +70,31 @@ def test_from_images_hand_checked() -> None:
     e = ScaleDetections.from_images((60, 90), [], [], [])
     assert e.offsets.tolist() == [0] and e.boxes.shape == (0, 4) and e.probs is None
     assert (e.scores.dtype, e.labels.dtype, e.scaled_sizes.shape) == (np.float32, np.int64, (0, 2))
+
+
+def test_damaged_offsets_are_refused_naming_the_file(tmp_path) -> None:
+    """A detections file whose offsets run backwards, or do not end at the box count,
+    would give an image the wrong rows: loading it fails naming the file."""
+    from mural.detections import Detections
+    from mural.errors import DataError
+
+    Detections(num_classes=3, per_scale=[_scale([2, 0, 1])]).save(tmp_path / "ok.npz")
+    assert Detections.load(tmp_path / "ok.npz").per_scale[0].offsets.tolist() == [0, 2, 2, 3]
+    for name, offsets in [("backwards", [0, 3, 2, 3]), ("short", [0, 1, 1, 2])]:
+        z = dict(np.load(tmp_path / "ok.npz"))
+        z["s0_offsets"] = np.array(offsets, np.int64)
+        np.savez(tmp_path / f"{name}.npz", **z)
+        with pytest.raises(DataError, match=f"{name}.npz: .*non-decreasing"):
+            Detections.load(tmp_path / f"{name}.npz")
+    # no image at all: only [0] is a valid offsets array
+    with pytest.raises(DataError, match="offsets"):
+        ScaleDetections(
+            scale=(1, 1),
+            image_ids=np.zeros(0, np.int64),
+            image_sizes=np.zeros((0, 2), np.int64),
+            scaled_sizes=np.zeros((0, 2), np.int64),
+            offsets=np.array([3], np.int64),
+            boxes=np.zeros((0, 4), np.float32),
+            scores=np.zeros(0, np.float32),
+            labels=np.zeros(0, np.int64),
+        )

@@ -63,10 +63,11 @@ class ScaleDetections:
     def __post_init__(self) -> None:
         n = self.image_ids.shape[0]
         m = self.boxes.shape[0]
-        if self.offsets.shape != (n + 1,) or (
-            n and (self.offsets[0] != 0 or self.offsets[-1] != m)
-        ):
-            raise DataError("detections: offsets must have n + 1 entries from 0 to the box count")
+        off = self.offsets
+        if off.shape != (n + 1,) or off[0] != 0 or off[-1] != m or (np.diff(off) < 0).any():
+            raise DataError(
+                "detections: offsets must have n + 1 non-decreasing entries from 0 to the box count"
+            )
         if self.boxes.shape != (m, 4) or self.scores.shape != (m,) or self.labels.shape != (m,):
             raise DataError("detections: boxes (M, 4), scores (M,) and labels (M,) must agree")
         if self.probs is not None and self.probs.shape[0] != m:
