@@ -350,6 +350,33 @@ def test_seeds_and_random_strategy(data_dir: Path, tmp_path: Path) -> None:
     assert p1["full_images"] != p2["full_images"]  # the initial set follows the run seed
 
 
+def test_no_acquisition_control_trains_on_the_initial_set_only(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """Strategy ``none`` selects nothing: every cycle's pool is the initial one, nothing
+    is added, and the cycles still train and evaluate (the control of docs/results.md)."""
+    from mural.loop import run_loop
+
+    path = config_file(data_dir, tmp_path, "none")
+    recs = run_loop(load_config(path, ["cycles=2"]), tmp_path / "n", progress=False)
+    assert [r["cycle"] for r in recs] == [0, 1, 2]
+    assert [r["added_objects"] for r in recs] == [0, 0, 0]
+    assert len({r["labelled_objects"] for r in recs}) == 1 and recs[0]["labelled_objects"] > 0
+    initial = (tmp_path / "n" / "initial_pool" / "pool.json").read_bytes()
+    for c in (0, 1):
+        sel = json.loads((tmp_path / "n" / f"cycle_{c:02d}" / "selection.json").read_text())
+        assert (sel["kind"], sel["strategy"], sel["spent"], sel["images"]) == (
+            "images",
+            "none",
+            0,
+            [],
+        )
+        pool = json.loads((tmp_path / "n" / f"cycle_{c:02d}" / "pool" / "pool.json").read_text())
+        assert pool["full_images"] == json.loads(initial)["full_images"]
+        assert not pool.get("regions") and not pool.get("partial")
+    assert (tmp_path / "n" / "cycle_02" / "metrics.json").is_file()
+
+
 def test_derive_seed() -> None:
     from mural.loop import derive_seed
 

@@ -97,3 +97,33 @@ def test_unpaired_seeds_and_single_cycle() -> None:
     only0 = {"a": [run("a", 0, [0], [0.1], [0])]}
     s = summarise(only0)
     assert s["labels"]["a"]["auc"]["mean"] is None  # no cost range yet
+
+
+def test_a_no_acquisition_control_leaves_the_others_range(
+    groups: dict[str, list[RunData]],
+) -> None:
+    """A control that adds no object (strategy ``none``) beside a and b: a and b keep
+    their cost range, AUCs and differences; the control's AUC and its differences are
+    NaN (no cost range of its own), its per-cycle mAP is reported as usual."""
+    alone = summarise(groups)
+    with_control = {
+        **groups,
+        "none": [run("none", 0, [0, 0, 0], [0.1, 0.15, 0.2], [0, 0, 0])],
+    }
+    s = summarise(with_control)
+    assert s["cost_range"] == alone["cost_range"] == [0.0, 20.0]
+    for label in ("a", "b"):
+        assert s["labels"][label]["auc"] == alone["labels"][label]["auc"]
+    none = s["labels"]["none"]
+    assert none["auc"]["per_seed"] == {"0": None} and none["auc"]["mean"] is None
+    assert [c["mAP"]["mean"] for c in none["cycles"]] == pytest.approx([0.1, 0.15, 0.2])
+    assert [p for p in s["paired"] if "none" not in (p["a"], p["b"])] == alone["paired"]
+    vs_none = [p for p in s["paired"] if p["b"] == "none"]
+    assert [(p["a"], p["metric"], p["mean"]) for p in vs_none] == [
+        ("a", "auc", None),
+        ("b", "auc", None),
+    ]  # and no mAP at equal cost: the control has no value at a cost
+    assert none["equal_cost"]["n"] == [0, 0, 0]
+    # only the control: no range at all
+    only = summarise({"none": with_control["none"]})
+    assert only["cost_range"] == [0.0, 0.0] and only["labels"]["none"]["auc"]["mean"] is None

@@ -6,7 +6,9 @@ plain data (written as ``compare.json`` by the report):
 - ``labels[L].cycles``: per cycle, over the label's seeds, mean ± std of the objects added
   after the initial set, of mAP and AP50, and of the objects the cycle's selection spent;
 - ``cost_range``: ``[lo, hi]``, the costs every run reached: ``lo`` the largest first
-  cost (0), ``hi`` the smallest last cost over all runs of all labels;
+  cost (0), ``hi`` the smallest last cost over all runs of all labels that added objects
+  (a no-acquisition control, strategy ``none``, adds none: its AUC and its differences
+  are NaN, and the others' range is unchanged);
 - ``labels[L].auc``: per seed, the normalised area under the mAP-against-cost curve over
   ``cost_range`` (:func:`mural.stats.normalised_auc`), and mean ± std;
 - ``equal_cost``: the grid ``0, B, 2B, ...`` (B the budget) up to ``hi``; per label the
@@ -95,7 +97,9 @@ def summarise(
     runs = [r for g in groups.values() for r in g if r.records]
     curves = {id(r): run_curve(r.records, key) for r in runs}
     lo = max((float(c[0][0]) for c in curves.values()), default=float("nan"))
-    hi = min((float(c[0][-1]) for c in curves.values()), default=float("nan"))
+    # a run that never adds an object (the no-acquisition control) has no cost range
+    spending = [c for c in curves.values() if c[0][-1] > c[0][0]]
+    hi = min((float(c[0][-1]) for c in spending), default=lo)
     budget = _budget(groups)
     grid = equal_cost_grid(budget, hi) if budget else np.zeros(0)
     out: dict[str, Any] = {
@@ -134,6 +138,8 @@ def summarise(
                 continue
             rx, ry = curves[id(r)]
             auc[label][r.seed] = normalised_auc(rx, ry, lo, hi)
+            if rx[-1] <= rx[0]:  # a control that adds nothing has no value at a cost
+                continue
             at_grid[i] = interpolate_curve(rx, ry, grid)
             if grid.size:
                 final[label][r.seed] = float(at_grid[i, -1])

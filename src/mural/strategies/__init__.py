@@ -1,8 +1,9 @@
 """Selection strategies: MuRAL and the paper's baselines, registered by name.
 
 >>> from mural.strategies import build_strategy, list_strategies
->>> list_strategies()
-['box_random', 'box_uncertainty', 'cald', 'ls_c', 'lt_c', 'mural', 'random', 'uncertainty', 'vaal']
+>>> list_strategies()  # doctest: +NORMALIZE_WHITESPACE
+['box_random', 'box_uncertainty', 'cald', 'ls_c', 'lt_c', 'mural', 'none', 'random',
+ 'uncertainty', 'vaal']
 
 Importing this package does not import torch: the model-based baselines reach the model
 through the detector's interface (``Detector.predict_views``) and VAAL trains its networks
@@ -20,6 +21,7 @@ from . import (  # noqa: F401  (modules register their strategies on import)
     ls_c,
     lt_c,
     mural,
+    no_acquisition,
     random_images,
     uncertainty,
     vaal,
