@@ -94,19 +94,17 @@ def require_torch() -> None:
 
 
 def mean_color(text: str) -> list[float]:
-    """``--mean-color R,G,B``: three finite numbers in ``[0, 255]`` (all ``<= 1``: read as
-    fractions), the rule of :func:`mural.human.export.export_tasks`, checked before a
-    command writes anything; a bad value raises :class:`ConfigError` naming the option."""
-    import math
-
+    """``--mean-color R,G,B`` checked by the export's own rule
+    (:func:`mural.human.export.check_mean_color`) before a command writes anything; a bad
+    value raises :class:`ConfigError` naming the option."""
     from ..errors import ConfigError
+    from ..human.export import check_mean_color
 
     try:
         mc = [float(v) for v in text.split(",")]
-    except ValueError:
-        mc = []
-    if len(mc) != 3 or not all(math.isfinite(v) and 0 <= v <= 255 for v in mc):
+        check_mean_color(mc)
+    except ValueError:  # ConfigError is one too
         raise ConfigError(
             f"--mean-color: expected R,G,B (3 numbers in 0..255, or all in 0..1), got {text!r}"
-        )
+        ) from None
     return mc

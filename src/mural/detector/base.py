@@ -71,9 +71,12 @@ class Detector(ABC):
         batch_size: int = 2,
         workers: int = 0,
         score_threshold: float = DEFAULT_SCORE_THRESHOLD,
-        **options: Any,
+        out_path: str | os.PathLike[str] | None = None,
+        progress: bool = False,
     ) -> Detections:
-        """Detections of ``image_ids`` (default: all) at every scale of ``scales``."""
+        """Detections of ``image_ids`` (default: all) at every scale of ``scales``, those
+        with ``score >= score_threshold``; also written to ``out_path`` when given (by
+        rank 0 alone under ``torchrun``); ``progress`` shows a progress bar."""
 
     def predict_views(
         self,

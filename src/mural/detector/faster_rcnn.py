@@ -278,7 +278,6 @@ class FasterRCNNDetector(Detector):
         score_threshold: float = DEFAULT_SCORE_THRESHOLD,
         out_path: str | os.PathLike[str] | None = None,
         progress: bool = False,
-        **options: Any,
     ) -> Detections:
         """Detect on ``image_ids`` (default: all of ``dataset``) at every scale.
 
@@ -286,15 +285,7 @@ class FasterRCNNDetector(Detector):
         fed at that size. Under ``torchrun`` every rank predicts ``image_ids[rank::world]``;
         the shards are gathered (every rank returns the merged result, in ``image_ids``
         order) and only rank 0 writes ``out_path``; the others wait at a barrier.
-
-        ``options`` is there for :meth:`Detector.predict`'s signature; any option other
-        than the ones above raises :class:`TypeError`, as an unknown keyword would.
         """
-        if options:
-            raise TypeError(
-                f"{type(self).__name__}.predict() got an unexpected keyword argument "
-                f"{next(iter(options))!r}"
-            )
         self._check_classes(dataset)
         ids = [int(i) for i in (dataset.image_ids() if image_ids is None else image_ids)]
         scale_list = [

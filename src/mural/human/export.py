@@ -45,6 +45,7 @@ __all__ = [
     "LS_FROM_NAME",
     "LS_TO_NAME",
     "MANIFEST_FORMAT",
+    "check_mean_color",
     "export_tasks",
     "label_studio_config",
     "render_crop",
@@ -89,6 +90,15 @@ def render_crop(
         part = scaled_crop(image, (hs, ws), (x0, y0, cx1, cy1))
         out[: cy1 - y0, : cx1 - x0] = to_array(part)
     return out
+
+
+def check_mean_color(mean_color: Sequence[float]) -> NDArray[np.float64]:
+    """The padding colour as ``(3,)`` fractions of 255: three finite numbers in ``[0, 255]``
+    (all ``<= 1``: fractions already); anything else raises :class:`ConfigError`."""
+    mc = np.asarray(mean_color, dtype=np.float64).reshape(-1)
+    if mc.shape != (3,) or not np.isfinite(mc).all() or (mc < 0).any() or (mc > 255).any():
+        raise ConfigError(f"mean colour must be 3 numbers in [0, 255], got {mean_color!r}")
+    return mc / 255.0 if (mc > 1).any() else mc
 
 
 def label_studio_config(category_names: Sequence[str]) -> str:
@@ -419,11 +429,7 @@ def _plan_export(
     out = Path(out_dir) if out_dir is not None else round_dir(project, cycle)  # type: ignore[arg-type]
     if mean_color is None:
         mean_color = dataset_mean_color(dataset)
-    mc = np.asarray(mean_color, dtype=np.float64).reshape(-1)
-    if mc.shape != (3,) or not np.isfinite(mc).all() or (mc < 0).any() or (mc > 255).any():
-        raise ConfigError(f"mean colour must be 3 numbers in [0, 255], got {mean_color!r}")
-    if (mc > 1).any():
-        mc = mc / 255.0
+    mc = check_mean_color(mean_color)
     names = {c.id: c.name for c in dataset.categories}
     categories = [{"id": c.id, "name": c.name} for c in dataset.categories]
     if IGNORE_LABEL in names.values():
